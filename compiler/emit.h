@@ -1,0 +1,66 @@
+/* emit.h — writing C: the Emitter object and one emitter pair per layer kind.
+ *
+ * The Emitter owns indentation and scopes, so emitters never count spaces:
+ *     emit_open(e, "for (int oc = 0; oc < @OC; oc++) {");   // indent++
+ *     emit(e, "acc[oc] = bias[oc];");
+ *     emit_close(e, "oc");                                  // "}  /- oc -/", indent--
+ * In every format, '@' stands for the current layer's constant prefix
+ * ("CONV1_"), so `@OC` reads CONV1_OC in the generated file. */
+#ifndef CNNC_EMIT_H
+#define CNNC_EMIT_H
+#include <stdbool.h>
+#include <stddef.h>
+#include "plan.h"
+
+typedef struct Emitter {
+    char *buf;
+    size_t len, cap;
+    int indent;
+    const char *prefix;     /* "CONV1_" while emitting conv1 */
+} Emitter;
+
+void emit(Emitter *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void emit_open(Emitter *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void emit_close(Emitter *e, const char *what);      /* "}" with a label when what != NULL */
+void emit_blank(Emitter *e);
+void emit_text(Emitter *e, const char *text);       /* verbatim, no '@' expansion */
+
+/* Loop over the batch, one image per OpenMP thread: images are independent. */
+void emit_batch_loop(Emitter *e);
+/* The standard signatures; uses_in/uses_out say whether the body reads them. */
+void emit_forward_open(Emitter *e, const PlanLayer *pl, bool uses_in);
+void emit_backward_open(Emitter *e, const PlanLayer *pl, bool uses_in, bool uses_out);
+
+/* A float as a C literal: 1 -> "1.0f", 1e-08 -> "1e-08f".  buf holds 32 bytes. */
+typedef struct FloatText { char s[32]; } FloatText;
+FloatText c_float(double v);
+
+/* Emits <model>.c and <model>.h into *c_text and *h_text (arena strings). */
+void emit_model(Arena *a, const Plan *p, const char **c_text, const char **h_text);
+
+/* One pair per layer kind, referenced from the table in layers.c. */
+void emit_conv_forward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_conv_backward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_deconv_forward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_deconv_backward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_maxpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_maxpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_avgpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_avgpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_gap_forward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_gap_backward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_unpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_unpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_fc_forward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_flatten_forward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_flatten_backward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_activation_forward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_activation_backward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_softmax_forward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_softmax_backward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_dropout_forward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_dropout_backward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_batchnorm_forward(Emitter *e, const Plan *p, const PlanLayer *pl);
+void emit_batchnorm_backward(Emitter *e, const Plan *p, const PlanLayer *pl);
+#endif

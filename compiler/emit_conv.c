@@ -1,0 +1,228 @@
+/* emit_conv.c — conv and deconv (transposed convolution), forward and backward.
+ *
+ * Both kinds pair an "anchor" pixel with the pixels its kernel touches:
+ *   conv:   input  row iy = y·S − P + ky·D for output row y   (gather into the output)
+ *   deconv: output row oy = iy·S − P + ky·D for input row iy  (scatter from the input)
+ * so they share this file.  Weights are [ky][kx][ci][co]: for one kernel tap
+ * and one input channel, a contiguous row over output channels, which is what
+ * the innermost loops walk.  With `flip` (true convolution) the tap (ky,kx)
+ * reads the kernel turned 180°, (KH−1−ky, KW−1−kx), in every pass.
+ *
+ * Backward, per the course's derivation:
+ *   dL/dbias[co]       = Σ over batch and pixels of dL/dout[co]
+ *   dL/dK[ky,kx,ci,co] = Σ in[anchor-paired pixel, ci] · dL/dout[pixel, co]   (X ⋆ dL/dZ)
+ *   dL/dX              = dL/dZ spread back through the same pairs (the full
+ *                        convolution with the rotated kernel, written as a loop)
+ * Each weight-gradient row is owned by one thread and summed in a fixed order,
+ * so results do not depend on the thread count. */
+#include "emit.h"
+
+/* The weight row for tap (ky, kx): the kernel turned 180° when flipped. */
+static const char *tap(const Layer *l)
+{
+    return l->a.flip ? "(@KH - 1 - ky) * @KW + (@KW - 1 - kx)" : "ky * @KW + kx";
+}
+
+/* `const int iy = ...; if (iy out of range) continue;` — the test only when
+ * padding can take the index outside (without padding the size formula keeps
+ * every tap inside). */
+static void emit_paired_row(Emitter *e, const char *var, const char *from, const char *k, const char *axis,
+                            const char *limit, int pad)
+{
+    emit(e, "const int %s = %s * @S%s - @P%s + %s * @D%s;", var, from, axis, axis, k, axis);
+    if (pad) emit(e, "if (%s < 0 || %s >= %s) continue;", var, var, limit);
+}
+
+static void emit_bias_grad(Emitter *e, const Layer *l)
+{
+    if (!l->a.bias) return;
+    emit(e, "/* dL/dbias[co] = Σ over images and pixels of dout */");
+    emit_open(e, "{");
+    emit(e, "float *restrict dbias = c->grads + @BIAS;");
+    emit(e, "float acc[@OC] = {0};");
+    emit_open(e, "for (size_t p = 0; p < (size_t)c->batch * @OH * @OW; p++) {");
+    emit(e, "for (int co = 0; co < @OC; co++) acc[co] += dout[p * @OC + co];");
+    emit_close(e, NULL);
+    emit(e, "for (int co = 0; co < @OC; co++) dbias[co] = acc[co];");
+    emit_close(e, NULL);
+}
+
+/* ---- conv ---------------------------------------------------------------- */
+
+void emit_conv_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    (void)p;
+    const Layer *l = pl->l;
+    emit(e, "/* out[b,y,x,co] = bias[co] + Σ_{ky,kx,ci} in[b, y·SH−PH+ky·DH, x·SW−PW+kx·DW, ci] · w[%s, ci, co] */",
+         l->a.flip ? "KH−1−ky, KW−1−kx" : "ky, kx");
+    emit_forward_open(e, pl, true);
+    emit(e, "const float *restrict weight = c->params + @WEIGHT;   /* [@KH][@KW][@IC][@OC] */");
+    if (l->a.bias) emit(e, "const float *restrict bias = c->params + @BIAS;       /* [@OC] */");
+    emit_batch_loop(e);
+    emit_open(e, "for (int y = 0; y < @OH; y++) {");
+    emit_open(e, "for (int x = 0; x < @OW; x++) {");
+    emit(e, "float acc[@OC];");
+    emit(e, "for (int co = 0; co < @OC; co++) acc[co] = %s;", l->a.bias ? "bias[co]" : "0.0f");
+    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    emit_paired_row(e, "iy", "y", "ky", "H", "@IH", l->a.ph);
+    emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
+    emit_paired_row(e, "ix", "x", "kx", "W", "@IW", l->a.pw);
+    emit(e, "const float *restrict px = in + (((size_t)b * @IH + iy) * @IW + ix) * @IC;");
+    emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
+    emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+    emit(e, "for (int co = 0; co < @OC; co++) acc[co] += px[ci] * wk[ci * @OC + co];");
+    emit_close(e, "ci");
+    emit_close(e, "kx");
+    emit_close(e, "ky");
+    emit(e, "float *restrict po = out + (((size_t)b * @OH + y) * @OW + x) * @OC;");
+    emit(e, "for (int co = 0; co < @OC; co++) po[co] = acc[co];");
+    emit_close(e, "x");
+    emit_close(e, "y");
+    emit_close(e, "b");
+    emit_close(e, NULL);
+}
+
+/* dK[tap, ci, co] = Σ_{b,anchor} src[b, paired pixel, ci] · dout[b, pixel, co]:
+ * one thread per (tap, ci) row. */
+static void emit_weight_grad(Emitter *e, const Layer *l, bool transposed)
+{
+    /* conv: anchor = output pixel (y,x), paired input row iy; deconv: anchor = input pixel, paired output */
+    const char *anchor_h = transposed ? "@IH" : "@OH", *anchor_w = transposed ? "@IW" : "@OW";
+    const char *pair_h = transposed ? "@OH" : "@IH", *pair_w = transposed ? "@OW" : "@IW";
+    emit(e, "/* dL/dweight[ky,kx,ci,co] = Σ_{b,y,x} in[b,%s,ci] · dout[b,%s,co]; one thread per (ky,kx,ci) row */",
+         transposed ? "y,x" : "iy,ix", transposed ? "oy,ox" : "y,x");
+    emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
+    emit(e, "#pragma omp parallel for");
+    emit_open(e, "for (int r = 0; r < @KH * @KW * @IC; r++) {");
+    emit(e, "const int ky = r / (@KW * @IC), kx = r / @IC %% @KW, ci = r %% @IC;");
+    emit(e, "float acc[@OC] = {0};");
+    emit_open(e, "for (int b = 0; b < c->batch; b++) {");
+    emit_open(e, "for (int y = 0; y < %s; y++) {", anchor_h);
+    emit_paired_row(e, "py", "y", "ky", "H", pair_h, l->a.ph);
+    emit_open(e, "for (int x = 0; x < %s; x++) {", anchor_w);
+    emit_paired_row(e, "px", "x", "kx", "W", pair_w, l->a.pw);
+    if (transposed) {
+        emit(e, "const float v = in[(((size_t)b * @IH + y) * @IW + x) * @IC + ci];");
+        emit(e, "const float *restrict g = dout + (((size_t)b * @OH + py) * @OW + px) * @OC;");
+    } else {
+        emit(e, "const float v = in[(((size_t)b * @IH + py) * @IW + px) * @IC + ci];");
+        emit(e, "const float *restrict g = dout + (((size_t)b * @OH + y) * @OW + x) * @OC;");
+    }
+    emit(e, "for (int co = 0; co < @OC; co++) acc[co] += v * g[co];");
+    emit_close(e, "x");
+    emit_close(e, "y");
+    emit_close(e, "b");
+    emit(e, "float *restrict row = dweight + ((size_t)(%s) * @IC + ci) * @OC;", tap(l));
+    emit(e, "for (int co = 0; co < @OC; co++) row[co] = acc[co];");
+    emit_close(e, "r");
+}
+
+void emit_conv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    (void)p;
+    const Layer *l = pl->l;
+    emit_backward_open(e, pl, true, false);
+    emit_bias_grad(e, l);
+    emit_weight_grad(e, l, false);
+    if (pl->need_din) {
+        emit(e, "/* dL/din[b,iy,ix,ci] = Σ over the outputs that read it of dout[b,y,x,co] · w[tap,ci,co]:");
+        emit(e, "   the full convolution of dL/dZ with the rotated kernel, as a scatter per image */");
+        emit(e, "const float *restrict weight = c->params + @WEIGHT;");
+        emit_batch_loop(e);
+        emit(e, "float *restrict dimg = din + (size_t)b * @IH * @IW * @IC;");
+        emit(e, "memset(dimg, 0, sizeof(float) * @IH * @IW * @IC);");
+        emit_open(e, "for (int y = 0; y < @OH; y++) {");
+        emit_open(e, "for (int x = 0; x < @OW; x++) {");
+        emit(e, "const float *restrict g = dout + (((size_t)b * @OH + y) * @OW + x) * @OC;");
+        emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+        emit_paired_row(e, "iy", "y", "ky", "H", "@IH", l->a.ph);
+        emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
+        emit_paired_row(e, "ix", "x", "kx", "W", "@IW", l->a.pw);
+        emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
+        emit(e, "float *restrict pd = dimg + ((size_t)iy * @IW + ix) * @IC;");
+        emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+        emit(e, "float s = 0.0f;");
+        emit(e, "for (int co = 0; co < @OC; co++) s += g[co] * wk[ci * @OC + co];");
+        emit(e, "pd[ci] += s;");
+        emit_close(e, "ci");
+        emit_close(e, "kx");
+        emit_close(e, "ky");
+        emit_close(e, "x");
+        emit_close(e, "y");
+        emit_close(e, "b");
+    }
+    emit_close(e, NULL);
+}
+
+/* ---- deconv ----------------------------------------------------------------- */
+
+void emit_deconv_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    (void)p;
+    const Layer *l = pl->l;
+    emit(e, "/* out[b, iy·SH−PH+ky·DH, ix·SW−PW+kx·DW, co] += in[b,iy,ix,ci] · w[ky,kx,ci,co], then + bias[co]:");
+    emit(e, "   each input pixel scatters its kernel-weighted copy (the backward of conv) */");
+    emit_forward_open(e, pl, true);
+    emit(e, "const float *restrict weight = c->params + @WEIGHT;   /* [@KH][@KW][@IC][@OC] */");
+    if (l->a.bias) emit(e, "const float *restrict bias = c->params + @BIAS;       /* [@OC] */");
+    emit_batch_loop(e);
+    emit(e, "float *restrict oimg = out + (size_t)b * @OH * @OW * @OC;");
+    emit_open(e, "for (size_t q = 0; q < (size_t)@OH * @OW; q++) {");
+    emit(e, "for (int co = 0; co < @OC; co++) oimg[q * @OC + co] = %s;", l->a.bias ? "bias[co]" : "0.0f");
+    emit_close(e, NULL);
+    emit_open(e, "for (int y = 0; y < @IH; y++) {");
+    emit_open(e, "for (int x = 0; x < @IW; x++) {");
+    emit(e, "const float *restrict px = in + (((size_t)b * @IH + y) * @IW + x) * @IC;");
+    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    emit_paired_row(e, "oy", "y", "ky", "H", "@OH", l->a.ph);
+    emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
+    emit_paired_row(e, "ox", "x", "kx", "W", "@OW", l->a.pw);
+    emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
+    emit(e, "float *restrict po = oimg + ((size_t)oy * @OW + ox) * @OC;");
+    emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+    emit(e, "for (int co = 0; co < @OC; co++) po[co] += px[ci] * wk[ci * @OC + co];");
+    emit_close(e, "ci");
+    emit_close(e, "kx");
+    emit_close(e, "ky");
+    emit_close(e, "x");
+    emit_close(e, "y");
+    emit_close(e, "b");
+    emit_close(e, NULL);
+}
+
+void emit_deconv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    (void)p;
+    const Layer *l = pl->l;
+    emit_backward_open(e, pl, true, false);
+    emit_bias_grad(e, l);
+    emit_weight_grad(e, l, true);
+    if (pl->need_din) {
+        emit(e, "/* dL/din[b,y,x,ci] = Σ_{ky,kx,co} dout[b, y·SH−PH+ky·DH, x·SW−PW+kx·DW, co] · w[ky,kx,ci,co]:");
+        emit(e, "   an ordinary convolution of dout, gathered per input pixel */");
+        emit(e, "const float *restrict weight = c->params + @WEIGHT;");
+        emit_batch_loop(e);
+        emit_open(e, "for (int y = 0; y < @IH; y++) {");
+        emit_open(e, "for (int x = 0; x < @IW; x++) {");
+        emit(e, "float acc[@IC] = {0};");
+        emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+        emit_paired_row(e, "oy", "y", "ky", "H", "@OH", l->a.ph);
+        emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
+        emit_paired_row(e, "ox", "x", "kx", "W", "@OW", l->a.pw);
+        emit(e, "const float *restrict g = dout + (((size_t)b * @OH + oy) * @OW + ox) * @OC;");
+        emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
+        emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+        emit(e, "float s = 0.0f;");
+        emit(e, "for (int co = 0; co < @OC; co++) s += g[co] * wk[ci * @OC + co];");
+        emit(e, "acc[ci] += s;");
+        emit_close(e, "ci");
+        emit_close(e, "kx");
+        emit_close(e, "ky");
+        emit(e, "float *restrict pd = din + (((size_t)b * @IH + y) * @IW + x) * @IC;");
+        emit(e, "for (int ci = 0; ci < @IC; ci++) pd[ci] = acc[ci];");
+        emit_close(e, "x");
+        emit_close(e, "y");
+        emit_close(e, "b");
+    }
+    emit_close(e, NULL);
+}

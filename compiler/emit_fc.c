@@ -1,0 +1,114 @@
+/* emit_fc.c — fully connected layers and flatten, forward and backward.
+ *
+ * fc weights are stored [in][out], so for each input value the update of all
+ * outputs is one contiguous, vectorizable row.  An fc reads its input in the
+ * order it is stored: NHWC when it follows an image (the weights file's
+ * C,H,W order is converted on load, see plan.c), or C,H,W after an explicit
+ * `flatten`, which reorders NHWC into PyTorch's torch.flatten order so that
+ * everything after it sees the same vector PyTorch would. */
+#include "emit.h"
+
+void emit_fc_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    (void)p;
+    const Layer *l = pl->l;
+    emit(e, "/* out[b,o] = bias[o] + Σ_i in[b,i] · w[i,o] */");
+    emit_forward_open(e, pl, true);
+    emit(e, "enum { IN = @IH * @IW * @IC };");
+    emit(e, "const float *restrict weight = c->params + @WEIGHT;   /* [IN][@OC] */");
+    if (l->a.bias) emit(e, "const float *restrict bias = c->params + @BIAS;       /* [@OC] */");
+    emit_batch_loop(e);
+    emit(e, "const float *restrict px = in + (size_t)b * IN;");
+    emit(e, "float *restrict po = out + (size_t)b * @OC;");
+    emit(e, "for (int o = 0; o < @OC; o++) po[o] = %s;", l->a.bias ? "bias[o]" : "0.0f");
+    emit_open(e, "for (int i = 0; i < IN; i++) {");
+    emit(e, "const float v = px[i];");
+    emit(e, "const float *restrict row = weight + (size_t)i * @OC;");
+    emit(e, "for (int o = 0; o < @OC; o++) po[o] += v * row[o];");
+    emit_close(e, "i");
+    emit_close(e, "b");
+    emit_close(e, NULL);
+}
+
+void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    (void)p;
+    const Layer *l = pl->l;
+    emit_backward_open(e, pl, true, false);
+    emit(e, "enum { IN = @IH * @IW * @IC };");
+    if (l->a.bias) {
+        emit(e, "/* dL/dbias[o] = Σ_b dout[b,o] */");
+        emit(e, "float *restrict dbias = c->grads + @BIAS;");
+        emit(e, "for (int o = 0; o < @OC; o++) dbias[o] = 0.0f;");
+        emit(e, "for (int b = 0; b < c->batch; b++)");
+        emit(e, "    for (int o = 0; o < @OC; o++) dbias[o] += dout[(size_t)b * @OC + o];");
+    }
+    emit(e, "/* dL/dw[i,o] = Σ_b in[b,i] · dout[b,o]; one thread per input row i */");
+    emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
+    emit(e, "#pragma omp parallel for");
+    emit_open(e, "for (int i = 0; i < IN; i++) {");
+    emit(e, "float *restrict row = dweight + (size_t)i * @OC;");
+    emit(e, "for (int o = 0; o < @OC; o++) row[o] = 0.0f;");
+    emit_open(e, "for (int b = 0; b < c->batch; b++) {");
+    emit(e, "const float v = in[(size_t)b * IN + i];");
+    emit(e, "for (int o = 0; o < @OC; o++) row[o] += v * dout[(size_t)b * @OC + o];");
+    emit_close(e, "b");
+    emit_close(e, "i");
+    if (pl->need_din) {
+        emit(e, "/* dL/din[b,i] = Σ_o dout[b,o] · w[i,o] */");
+        emit(e, "const float *restrict weight = c->params + @WEIGHT;");
+        emit_batch_loop(e);
+        emit(e, "const float *restrict g = dout + (size_t)b * @OC;");
+        emit_open(e, "for (int i = 0; i < IN; i++) {");
+        emit(e, "const float *restrict row = weight + (size_t)i * @OC;");
+        emit(e, "float s = 0.0f;");
+        emit(e, "for (int o = 0; o < @OC; o++) s += g[o] * row[o];");
+        emit(e, "din[(size_t)b * IN + i] = s;");
+        emit_close(e, "i");
+        emit_close(e, "b");
+    }
+    emit_close(e, NULL);
+}
+
+/* True when NHWC and C,H,W orders differ for this shape. */
+static bool flatten_reorders(const Layer *l)
+{
+    return (l->in.h > 1 || l->in.w > 1) && l->in.c > 1;
+}
+
+void emit_flatten_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    (void)p;
+    if (flatten_reorders(pl->l))
+        emit(e, "/* out[b, c·IH·IW + y·IW + x] = in[b,y,x,c]: NHWC to torch.flatten's C,H,W order */");
+    else
+        emit(e, "/* one channel or one pixel: NHWC already is C,H,W order, so flatten is a copy */");
+    emit_forward_open(e, pl, true);
+    if (flatten_reorders(pl->l)) {
+        emit_batch_loop(e);
+        emit(e, "for (int q = 0; q < @IH * @IW; q++)");
+        emit(e, "    for (int ch = 0; ch < @IC; ch++)");
+        emit(e, "        out[((size_t)b * @IC + ch) * @IH * @IW + q] = in[((size_t)b * @IH * @IW + q) * @IC + ch];");
+        emit_close(e, "b");
+    } else {
+        emit(e, "memcpy(out, in, sizeof(float) * (size_t)c->batch * @IH * @IW * @IC);");
+    }
+    emit_close(e, NULL);
+}
+
+void emit_flatten_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    (void)p;
+    emit_backward_open(e, pl, false, false);
+    if (pl->need_din && flatten_reorders(pl->l)) {
+        emit(e, "/* the inverse reordering: C,H,W back to NHWC */");
+        emit_batch_loop(e);
+        emit(e, "for (int q = 0; q < @IH * @IW; q++)");
+        emit(e, "    for (int ch = 0; ch < @IC; ch++)");
+        emit(e, "        din[((size_t)b * @IH * @IW + q) * @IC + ch] = dout[((size_t)b * @IC + ch) * @IH * @IW + q];");
+        emit_close(e, "b");
+    } else if (pl->need_din) {
+        emit(e, "memcpy(din, dout, sizeof(float) * (size_t)c->batch * @IH * @IW * @IC);");
+    }
+    emit_close(e, NULL);
+}

@@ -1,0 +1,201 @@
+/* emit_pool.c — max pool (with argmax), average pool, global average pool and
+ * max unpool, forward and backward.  They share one window walk, so they share
+ * this file.
+ *
+ * Max pool keeps, per output element, the position iy·IW + ix of its maximum
+ * (the first one in row-major window order on a tie, as PyTorch does):
+ * backward routes dL/dout there, and `unpool` scatters its input there.
+ * Average pool divides by KH·KW even where the window overlaps padding
+ * (PyTorch's count_include_pad=True). */
+#include "emit.h"
+
+/* for ky / for kx over the window of output (y,x), skipping padding. */
+static void emit_window_open(Emitter *e, const Layer *l)
+{
+    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    emit(e, "const int iy = y * @SH - @PH + ky;");
+    if (l->a.ph) emit(e, "if (iy < 0 || iy >= @IH) continue;");
+    emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
+    emit(e, "const int ix = x * @SW - @PW + kx;");
+    if (l->a.pw) emit(e, "if (ix < 0 || ix >= @IW) continue;");
+}
+
+static void emit_window_close(Emitter *e)
+{
+    emit_close(e, "kx");
+    emit_close(e, "ky");
+}
+
+static void emit_pixels_open(Emitter *e, const char *h, const char *w)
+{
+    emit_open(e, "for (int y = 0; y < %s; y++) {", h);
+    emit_open(e, "for (int x = 0; x < %s; x++) {", w);
+}
+
+static void emit_pixels_close(Emitter *e)
+{
+    emit_close(e, "x");
+    emit_close(e, "y");
+}
+
+/* ---- max pool ---------------------------------------------------------------- */
+
+void emit_maxpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    (void)p;
+    emit(e, "/* out[b,y,x,c] = max over the window of in[b,iy,ix,c]; argmax keeps iy·IW + ix of the first maximum */");
+    emit_forward_open(e, pl, true);
+    emit(e, "int32_t *restrict argmax = c->index + (size_t)c->batch * @ARGMAX;");
+    emit_batch_loop(e);
+    emit_pixels_open(e, "@OH", "@OW");
+    emit(e, "float best[@OC];");
+    emit(e, "int32_t where[@OC];");
+    emit(e, "for (int ch = 0; ch < @OC; ch++) best[ch] = -INFINITY, where[ch] = -1;");
+    emit_window_open(e, pl->l);
+    emit(e, "const float *restrict px = in + (((size_t)b * @IH + iy) * @IW + ix) * @IC;");
+    emit_open(e, "for (int ch = 0; ch < @OC; ch++) {");
+    emit_open(e, "if (px[ch] > best[ch] || where[ch] < 0) {");
+    emit(e, "best[ch] = px[ch];");
+    emit(e, "where[ch] = iy * @IW + ix;");
+    emit_close(e, NULL);
+    emit_close(e, "ch");
+    emit_window_close(e);
+    emit(e, "const size_t o = (((size_t)b * @OH + y) * @OW + x) * @OC;");
+    emit(e, "for (int ch = 0; ch < @OC; ch++) out[o + ch] = best[ch], argmax[o + ch] = where[ch];");
+    emit_pixels_close(e);
+    emit_close(e, "b");
+    emit_close(e, NULL);
+}
+
+/* Moves values between the pooled grid (`small`) and the unpooled one (`big`)
+ * of each image through stored argmax positions: a scatter into big with
+ * `op` ("+=" where overlapping windows must add, "=" to place as unpool does),
+ * or a gather from big. */
+static void emit_argmax_route(Emitter *e, const char *argmax_prefix, bool scatter_to_big, const char *op,
+                              const char *small, const char *big, const char *small_h, const char *small_w,
+                              const char *big_hw)
+{
+    emit(e, "const int32_t *restrict argmax = c->index + (size_t)c->batch * %sARGMAX;", argmax_prefix);
+    emit_batch_loop(e);
+    if (scatter_to_big) {
+        emit(e, "float *restrict img = %s + (size_t)b * %s * @IC;", big, big_hw);
+        emit(e, "memset(img, 0, sizeof(float) * %s * @IC);", big_hw);
+    }
+    emit_open(e, "for (size_t q = 0; q < (size_t)%s * %s; q++) {", small_h, small_w);
+    emit(e, "const size_t o = (size_t)b * %s * %s * @IC + q * @IC;", small_h, small_w);
+    emit_open(e, "for (int ch = 0; ch < @IC; ch++) {");
+    if (scatter_to_big)
+        emit(e, "img[(size_t)argmax[o + ch] * @IC + ch] %s %s[o + ch];", op, small);
+    else
+        emit(e, "%s[o + ch] = %s[((size_t)b * %s + (size_t)argmax[o + ch]) * @IC + ch];", small, big, big_hw);
+    emit_close(e, "ch");
+    emit_close(e, "q");
+    emit_close(e, "b");
+}
+
+void emit_maxpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    (void)p;
+    emit_backward_open(e, pl, false, false);
+    if (pl->need_din) {
+        emit(e, "/* dL/din is dL/dout at each window's argmax and 0 elsewhere (overlapping windows add) */");
+        emit_argmax_route(e, "@", true, "+=", "dout", "din", "@OH", "@OW", "@IH * @IW");
+    }
+    emit_close(e, NULL);
+}
+
+/* ---- max unpool ---------------------------------------------------------------- */
+
+void emit_unpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    const PlanLayer *pool = &p->layers[pl->l->pair->id];
+    emit(e, "/* out = zeros of %s's input shape, with in[b,y,x,c] put back at %s's argmax */",
+         pool->l->name, pool->l->name);
+    emit_forward_open(e, pl, true);
+    emit_argmax_route(e, pool->prefix, true, "=", "in", "out", "@IH", "@IW", "@OH * @OW");
+    emit_close(e, NULL);
+}
+
+void emit_unpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    const PlanLayer *pool = &p->layers[pl->l->pair->id];
+    emit_backward_open(e, pl, false, false);
+    if (pl->need_din) {
+        emit(e, "/* dL/din[b,y,x,c] = dL/dout at the place the value was put */");
+        emit_argmax_route(e, pool->prefix, false, NULL, "din", "dout", "@IH", "@IW", "@OH * @OW");
+    }
+    emit_close(e, NULL);
+}
+
+/* ---- average pools ---------------------------------------------------------------- */
+
+void emit_avgpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    (void)p;
+    emit(e, "/* out[b,y,x,c] = (Σ over the window of in[b,iy,ix,c]) / (KH·KW), padding counted as zeros */");
+    emit_forward_open(e, pl, true);
+    emit_batch_loop(e);
+    emit_pixels_open(e, "@OH", "@OW");
+    emit(e, "float acc[@OC] = {0};");
+    emit_window_open(e, pl->l);
+    emit(e, "const float *restrict px = in + (((size_t)b * @IH + iy) * @IW + ix) * @IC;");
+    emit(e, "for (int ch = 0; ch < @OC; ch++) acc[ch] += px[ch];");
+    emit_window_close(e);
+    emit(e, "float *restrict po = out + (((size_t)b * @OH + y) * @OW + x) * @OC;");
+    emit(e, "for (int ch = 0; ch < @OC; ch++) po[ch] = acc[ch] * (1.0f / (@KH * @KW));");
+    emit_pixels_close(e);
+    emit_close(e, "b");
+    emit_close(e, NULL);
+}
+
+void emit_avgpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    (void)p;
+    emit_backward_open(e, pl, false, false);
+    if (pl->need_din) {
+        emit(e, "/* every input in a window gets 1/(KH·KW) of that window's dL/dout */");
+        emit_batch_loop(e);
+        emit(e, "float *restrict dimg = din + (size_t)b * @IH * @IW * @IC;");
+        emit(e, "memset(dimg, 0, sizeof(float) * @IH * @IW * @IC);");
+        emit_pixels_open(e, "@OH", "@OW");
+        emit(e, "const float *restrict g = dout + (((size_t)b * @OH + y) * @OW + x) * @OC;");
+        emit_window_open(e, pl->l);
+        emit(e, "float *restrict pd = dimg + ((size_t)iy * @IW + ix) * @IC;");
+        emit(e, "for (int ch = 0; ch < @OC; ch++) pd[ch] += g[ch] * (1.0f / (@KH * @KW));");
+        emit_window_close(e);
+        emit_pixels_close(e);
+        emit_close(e, "b");
+    }
+    emit_close(e, NULL);
+}
+
+void emit_gap_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    (void)p;
+    emit(e, "/* out[b,0,0,c] = mean over y,x of in[b,y,x,c] */");
+    emit_forward_open(e, pl, true);
+    emit_batch_loop(e);
+    emit(e, "float acc[@IC] = {0};");
+    emit_open(e, "for (size_t q = 0; q < (size_t)@IH * @IW; q++) {");
+    emit(e, "for (int ch = 0; ch < @IC; ch++) acc[ch] += in[((size_t)b * @IH * @IW + q) * @IC + ch];");
+    emit_close(e, "q");
+    emit(e, "for (int ch = 0; ch < @IC; ch++) out[(size_t)b * @IC + ch] = acc[ch] * (1.0f / (@IH * @IW));");
+    emit_close(e, "b");
+    emit_close(e, NULL);
+}
+
+void emit_gap_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    (void)p;
+    emit_backward_open(e, pl, false, false);
+    if (pl->need_din) {
+        emit(e, "/* every pixel gets 1/(IH·IW) of its channel's dL/dout */");
+        emit_batch_loop(e);
+        emit_open(e, "for (size_t q = 0; q < (size_t)@IH * @IW; q++) {");
+        emit(e, "for (int ch = 0; ch < @IC; ch++) din[((size_t)b * @IH * @IW + q) * @IC + ch] = "
+                "dout[(size_t)b * @IC + ch] * (1.0f / (@IH * @IW));");
+        emit_close(e, "q");
+        emit_close(e, "b");
+    }
+    emit_close(e, NULL);
+}
