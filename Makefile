@@ -41,11 +41,11 @@ $(B)/lex.yy.c $(B)/lex.yy.h: grammar/cnn.l $(B)/cnn.tab.h | $(DEPS_STAMP)
 # --- the compiler ----------------------------------------------------------
 $(B)/compiler/%.o: compiler/%.c $(GRAMMAR_H) $(wildcard compiler/*.h runtime/cnnrt.h) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Icompiler -I$(B) -Iruntime -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -iquote compiler -iquote $(B) -iquote runtime -c $< -o $@
 # flex's and bison's output is not ours to fix: only the warnings they can't avoid are off.
 $(B)/compiler/cnn.tab.o $(B)/compiler/lex.yy.o: $(B)/compiler/%.o: $(B)/%.c $(GRAMMAR_H) $(wildcard compiler/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Wno-unused-function -Wno-sign-compare -Icompiler -I$(B) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Wno-unused-function -Wno-sign-compare -iquote compiler -iquote $(B) -c $< -o $@
 $(B)/libcnnc.a: $(COMPILER_OBJ)
 	ar rcs $@ $^
 $(B)/cnnc: $(B)/compiler/main.o $(B)/libcnnc.a

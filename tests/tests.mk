@@ -19,7 +19,7 @@ examples-test: $(B)/cnnc
 
 $(UNIT_BIN): $(UNIT_SRC) $(B)/libcnnc.a $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Icompiler -I$(B) -Iruntime -o $@ $(UNIT_SRC) $(B)/libcnnc.a $(CHECK_LIBS) -lm
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -iquote compiler -iquote $(B) -iquote runtime -o $@ $(UNIT_SRC) $(B)/libcnnc.a $(CHECK_LIBS) -lm
 
 unit-test: $(UNIT_BIN)
 	CK_DEFAULT_TIMEOUT=60 $(UNIT_BIN)
