@@ -9,11 +9,17 @@
  * repeat the first error), but later statements are still checked. */
 #include "check.h"
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <string.h>
+#include "summary.h"
 
-/* Bounds that keep every product of sizes inside a long (and the model sane). */
+/* Bounds that keep every product of sizes inside a long (and the model sane).
+ * MAX_FLOATS is the plan's limit per buffer (2^31 - 1 floats): an input, a
+ * layer's output or a layer's parameters beyond it are refused here, before
+ * any sum or product of them could wrap. */
 enum { MAX_DIM = 65536, MAX_KERNEL = 4096 };
+#define MAX_FLOATS 2147483647L
 
 typedef struct Checker {
     Arena *arena;
@@ -21,7 +27,7 @@ typedef struct Checker {
     Model *model;
     bool have_input;
     bool shapes_ok;        /* false after a shape error: later shapes are unknown */
-    Layer *pool_stack[256];
+    Layer **pool_stack;    /* open max pools, innermost last; one slot per statement */
     int npool;
     int counts[LAYER_COUNT];
     Settings *set;
@@ -80,25 +86,28 @@ static const char *all_layer_words(Arena *a)
 
 /* ---- typed values ------------------------------------------------------------ */
 
-static const char *value_text(const Value *v) { return v->text ? v->text : "?"; }
+/* User text as a message quotes it: a 10 MB token is cut to its first 40 bytes. */
+static const char *shown(Checker *c, const char *text)
+{
+    if (!text) return "?";
+    return strlen(text) <= 40 ? text : arena_printf(c->arena, "%.37s...", text);
+}
+
+static const char *value_text(Checker *c, const Value *v) { return shown(c, v->text); }
 
 /* A whole number in [lo, hi], for option `what`. */
 static bool value_int(Checker *c, const Value *v, const char *what, long lo, long hi, int *out)
 {
     if (v->kind == VAL_REAL) {
-        diag_error(c->diag, v->loc, "%s must be a whole number, not %s", what, value_text(v));
+        diag_error(c->diag, v->loc, "%s must be a whole number, not %s", what, value_text(c, v));
         return false;
     }
     if (v->kind != VAL_INT) {
-        diag_error(c->diag, v->loc, "%s must be a whole number, not '%s'", what, value_text(v));
+        diag_error(c->diag, v->loc, "%s must be a whole number, not '%s'", what, value_text(c, v));
         return false;
     }
     if (v->too_big || v->num < (double)lo || v->num > (double)hi) {
-        if (hi >= MAX_DIM)
-            diag_error(c->diag, v->loc, "%s=%s is out of range; it must be at least %ld and at most %ld",
-                       what, value_text(v), lo, hi);
-        else
-            diag_error(c->diag, v->loc, "%s must be between %ld and %ld, not %s", what, lo, hi, value_text(v));
+        diag_error(c->diag, v->loc, "%s must be between %ld and %ld, not %s", what, lo, hi, value_text(c, v));
         return false;
     }
     *out = (int)v->num;
@@ -110,13 +119,13 @@ static bool value_pair(Checker *c, const Value *v, const char *what, long lo, lo
 {
     if (v->kind == VAL_DIMS) {
         if (v->ndims != 2) {
-            diag_error(c->diag, v->loc, "%s takes one number or HxW, not %s", what, value_text(v));
+            diag_error(c->diag, v->loc, "%s takes one number or HxW, not %s", what, value_text(c, v));
             return false;
         }
         for (int i = 0; i < 2; i++)
             if (v->too_big || v->dims[i] < lo || v->dims[i] > hi) {
-                diag_error(c->diag, v->loc, "%s=%s is out of range; each side must be at least %ld and at most %ld",
-                           what, value_text(v), lo, hi);
+                diag_error(c->diag, v->loc, "each side of %s must be between %ld and %ld, not %s",
+                           what, lo, hi, value_text(c, v));
                 return false;
             }
         *h = (int)v->dims[0];
@@ -132,13 +141,13 @@ static bool value_real(Checker *c, const Value *v, const char *what, double lo, 
                        bool lo_open, double *out)
 {
     if (v->kind != VAL_INT && v->kind != VAL_REAL) {
-        diag_error(c->diag, v->loc, "%s must be a number, not '%s'", what, value_text(v));
+        diag_error(c->diag, v->loc, "%s must be a number, not '%s'", what, value_text(c, v));
         return false;
     }
     double x = v->num;
     if (!isfinite(x) || x > hi || x < lo || (lo_open && x == lo)) {
         diag_error(c->diag, v->loc, "%s must be %s %g and at most %g, not %s", what,
-                   lo_open ? "greater than" : "at least", lo, hi, value_text(v));
+                   lo_open ? "greater than" : "at least", lo, hi, value_text(c, v));
         return false;
     }
     *out = x;
@@ -152,7 +161,7 @@ static bool value_yes_no(Checker *c, const Value *v, const char *what, bool *out
         if (!strcmp(v->text, "no") || !strcmp(v->text, "false")) { *out = false; return true; }
     }
     if (v->kind == VAL_INT && (v->num == 0 || v->num == 1)) { *out = v->num == 1; return true; }
-    diag_error(c->diag, v->loc, "%s must be yes or no, not '%s'", what, value_text(v));
+    diag_error(c->diag, v->loc, "%s must be yes or no, not '%s'", what, value_text(c, v));
     return false;
 }
 
@@ -165,17 +174,17 @@ static bool read_kernel_filters(Checker *c, Layer *l, const Value *v)
     if (v->kind != VAL_DIMS || v->ndims != 3) {
         if (v->kind == VAL_DIMS && v->ndims == 2)
             diag_error(c->diag, v->loc, "%s %s gives the kernel but not the number of filters; write %s %sxN",
-                       w, value_text(v), w, value_text(v));
+                       w, value_text(c, v), w, value_text(c, v));
         else
             diag_error(c->diag, v->loc, "%s takes kernel height x width x filters, like %s 3x3x16, not %s",
-                       w, w, value_text(v));
+                       w, w, value_text(c, v));
         return false;
     }
     for (int i = 0; i < 3; i++) {
         long lim = i < 2 ? MAX_KERNEL : MAX_DIM;
         if (v->too_big || v->dims[i] < 1 || v->dims[i] > lim) {
-            diag_error(c->diag, v->loc, "%s %s: every size must be at least 1 and %s at most %ld",
-                       w, value_text(v), i < 2 ? "a kernel side" : "the filter count", lim);
+            diag_error(c->diag, v->loc, "%s %s: the kernel sides must be between 1 and %d and the number "
+                       "of filters between 1 and %d", w, value_text(c, v), MAX_KERNEL, MAX_DIM);
             return false;
         }
     }
@@ -195,7 +204,8 @@ static bool read_positional(Checker *c, Layer *l, const Value *v)
         l->a.n = l->a.kh;
         return true;
     case POS_COUNT:
-        return value_int(c, v, "the number of units", 1, MAX_DIM * 16L, &l->a.n);
+        return value_int(c, v, arena_printf(c->arena, "the number of units of %s", l->stmt->word), 1,
+                         MAX_DIM * 16L, &l->a.n);
     case POS_OPT_REAL:
         return value_real(c, v, "the negative slope", 0, 1, false, &l->a.alpha);
     case POS_REAL:
@@ -226,7 +236,7 @@ static bool read_pad(Checker *c, Layer *l, const Value *v)
         return true;
     }
     if (v->kind == VAL_WORD) {
-        diag_error(c->diag, v->loc, "pad must be a number, HxW, same or valid, not '%s'", v->text);
+        diag_error(c->diag, v->loc, "pad must be a number, HxW, same or valid, not '%s'", value_text(c, v));
         return false;
     }
     return value_pair(c, v, "pad", 0, MAX_KERNEL, &l->a.ph, &l->a.pw);
@@ -239,13 +249,13 @@ static bool read_option(Checker *c, Layer *l, const Arg *arg)
     if (!allows_option(l->kind, n)) {
         const char *near = closest_word(c->arena, n, l->kind->options);
         if (!*l->kind->options)
-            diag_error(c->diag, arg->name_loc, "%s takes no options; remove '%s'", l->kind->word, n);
+            diag_error(c->diag, arg->name_loc, "%s takes no options; remove '%s'", l->kind->word, shown(c, n));
         else if (near)
             diag_error(c->diag, arg->name_loc, "%s has no option '%s'; did you mean '%s'? (its options: %s)",
-                       l->kind->word, n, near, l->kind->options);
+                       l->kind->word, shown(c, n), near, l->kind->options);
         else
             diag_error(c->diag, arg->name_loc, "%s has no option '%s' (its options: %s)",
-                       l->kind->word, n, l->kind->options);
+                       l->kind->word, shown(c, n), l->kind->options);
         return false;
     }
     if (!strcmp(n, "stride")) return value_pair(c, v, "stride", 1, MAX_KERNEL, &l->a.sh, &l->a.sw);
@@ -291,8 +301,15 @@ static bool read_layer_args(Checker *c, Layer *l)
         } else if (!have_pos && l->kind->pos != POS_NONE) {
             have_pos = true;
             ok = read_positional(c, l, &arg->value) && ok;
+        } else if (arg->value.kind == VAL_WORD && allows_option(l->kind, arg->value.text) && arg->next &&
+                   !arg->next->name) {
+            /* `stride 2`: one mistake, so one message, and the 2 is not reported again */
+            diag_error(c->diag, arg->value.loc, "write %s=%s; options are written name=value", arg->value.text,
+                       value_text(c, &arg->next->value));
+            arg = arg->next;
+            ok = false;
         } else {
-            diag_error(c->diag, arg->value.loc, "unexpected '%s' after %s; %s", value_text(&arg->value),
+            diag_error(c->diag, arg->value.loc, "unexpected '%s' after %s; %s", value_text(c, &arg->value),
                        l->kind->word, l->kind->pos == POS_NONE ? "this layer takes no size" :
                        "options are written name=value, like stride=2");
             ok = false;
@@ -302,8 +319,11 @@ static bool read_layer_args(Checker *c, Layer *l)
                       l->kind->pos == POS_COUNT || l->kind->pos == POS_REAL)) {
         static const char *example[] = {[POS_KERNEL_FILTERS] = "3x3x16", [POS_WINDOW] = "2",
                                         [POS_COUNT] = "10", [POS_REAL] = "0.5"};
-        diag_error(c->diag, l->loc, "%s needs a size: write %s %s", l->kind->word, l->kind->word,
-                   example[l->kind->pos]);
+        static const char *what[] = {[POS_KERNEL_FILTERS] = "its kernel size and number of filters",
+                                     [POS_WINDOW] = "its window size", [POS_COUNT] = "its number of units",
+                                     [POS_REAL] = "its probability"};
+        diag_error(c->diag, l->loc, "%s needs %s: write %s %s", l->stmt->word, what[l->kind->pos],
+                   l->stmt->word, example[l->kind->pos]);
         ok = false;
     }
     /* pools step by their window unless told otherwise */
@@ -337,6 +357,24 @@ static void name_layer(Checker *c, Layer *l)
     l->name = arena_printf(c->arena, "%s%d", l->kind->prefix, l->index);
 }
 
+/* h·w·c without wrapping: deconvs can grow the sides past any bound. */
+static long shape_size_sat(Shape s)
+{
+    long hw, r;
+    if (__builtin_mul_overflow(s.h, s.w, &hw) || __builtin_mul_overflow(hw, s.c, &r)) return LONG_MAX;
+    return r;
+}
+
+static bool layer_fits(Checker *c, const Layer *l)
+{
+    if (shape_size_sat(l->out) <= MAX_FLOATS) return true;
+    char lim[32];
+    diag_error(c->diag, l->loc, "%s's output would be %ldx%ldx%ld, more than %s values per image; use a "
+               "smaller input, a larger stride or fewer filters", l->name, l->out.h, l->out.w, l->out.c,
+               summary_count(lim, sizeof lim, MAX_FLOATS));
+    return false;
+}
+
 static void check_layer(Checker *c, const Stmt *s, const LayerKind *k)
 {
     Model *m = c->model;
@@ -351,11 +389,10 @@ static void check_layer(Checker *c, const Stmt *s, const LayerKind *k)
     if (!c->have_input) {
         if (c->shapes_ok)
             diag_error(c->diag, s->loc, "%s comes before the input line; start the model with its input size, "
-                       "like input 28x28x1", s->word);
+                       "like input 28x28x1", shown(c, s->word));
         c->shapes_ok = false;
     }
-    if (k->tag == LAYER_MAXPOOL && c->npool < (int)(sizeof c->pool_stack / sizeof *c->pool_stack))
-        c->pool_stack[c->npool++] = l;
+    if (k->tag == LAYER_MAXPOOL) c->pool_stack[c->npool++] = l;
     bool paired = k->tag != LAYER_UNPOOL || pair_unpool(c, l);
     m->nlayers++;
     if (!args_ok || !paired) c->shapes_ok = false;
@@ -363,8 +400,15 @@ static void check_layer(Checker *c, const Stmt *s, const LayerKind *k)
     l->in = l->id ? m->layers[l->id - 1].out : m->input;
     if (k->tag == LAYER_FC && l->id && m->layers[l->id - 1].kind->tag == LAYER_FLATTEN)
         l->flat_in_chw = true;
-    if (!k->infer(l, c->diag)) { c->shapes_ok = false; return; }
+    if (!k->infer(l, c->diag) || !layer_fits(c, l)) { c->shapes_ok = false; return; }
     k->count(l, c->arena);
+    if (l->params + l->stats > MAX_FLOATS) {
+        char n[32], lim[32];
+        diag_error(c->diag, l->loc, "%s would have %s parameters; cnnc allows at most %s in one layer: "
+                   "use fewer filters or units, or pool before it", l->name,
+                   summary_count(n, sizeof n, l->params + l->stats), summary_count(lim, sizeof lim, MAX_FLOATS));
+        c->shapes_ok = false;
+    }
 }
 
 /* ---- settings ------------------------------------------------------------------ */
@@ -387,7 +431,7 @@ static void check_model_name(Checker *c, const Stmt *s)
     for (const char *p = n; ok && *p; p++) ok = isalnum((unsigned char)*p) || *p == '_';
     if (!ok) {
         diag_error(c->diag, a->value.loc, "the model name must be letters, digits and _ (it names C "
-                   "functions and files), up to 63 characters; '%s' is not", value_text(&a->value));
+                   "functions and files), up to 63 characters; '%s' is not", value_text(c, &a->value));
         return;
     }
     c->model->name = n;
@@ -406,12 +450,21 @@ static void check_input(Checker *c, const Stmt *s)
     for (int i = 0; ok && i < v->ndims; i++) ok = v->dims[i] >= 1 && v->dims[i] <= MAX_DIM;
     if (!ok) {
         diag_error(c->diag, v->loc, "input must be HxWxC (or HxW for one channel), each from 1 to %d, not %s",
-                   MAX_DIM, value_text(v));
+                   MAX_DIM, value_text(c, v));
         c->shapes_ok = false;
         c->have_input = true;
         return;
     }
     c->model->input = (Shape){v->dims[0], v->dims[1], v->ndims == 3 ? v->dims[2] : 1};
+    long size = shape_size(c->model->input);
+    if (size > MAX_FLOATS) {
+        char n[32], lim[32];
+        diag_error(c->diag, v->loc, "input %s is %s values per image (%.1f GiB as float32); cnnc allows at "
+                   "most %s values (8 GiB) per buffer: use a smaller input", value_text(c, v),
+                   summary_count(n, sizeof n, size), 4.0 * (double)size / (1024.0 * 1024 * 1024),
+                   summary_count(lim, sizeof lim, MAX_FLOATS));
+        c->shapes_ok = false;
+    }
     c->model->input_loc = s->loc;
     c->have_input = true;
 }
@@ -430,8 +483,8 @@ static void check_optimizer(Checker *c, const Stmt *s)
     else if (!strcmp(n, "momentum")) t->optimizer = OPT_MOMENTUM, t->lr = 0.01;
     else {
         const char *near = closest_word(c->arena, n, "adam sgd momentum");
-        diag_error(c->diag, a->value.loc, "unknown optimizer '%s'%s%s%s; cnnc has adam, sgd and momentum", n,
-                   near ? "; did you mean '" : "", near ? near : "", near ? "'" : "");
+        diag_error(c->diag, a->value.loc, "unknown optimizer '%s'%s%s%s cnnc has adam, sgd and momentum",
+                   shown(c, n), near ? "; did you mean '" : ";", near ? near : "", near ? "'?" : "");
         return;
     }
     for (a = a->next; a; a = a->next) {
@@ -446,7 +499,7 @@ static void check_optimizer(Checker *c, const Stmt *s)
                 t->optimizer = OPT_MOMENTUM;
         } else
             diag_error(c->diag, a->name ? a->name_loc : v->loc, "optimizer %s has no setting '%s' (it takes %s)", n,
-                       a->name ? a->name : value_text(v),
+                       a->name ? shown(c, a->name) : value_text(c, v),
                        t->optimizer == OPT_ADAM ? "lr, beta1, beta2, eps" : "lr, momentum");
     }
 }
@@ -468,7 +521,7 @@ static void check_loss(Checker *c, const Stmt *s)
     else if (a->value.kind == VAL_WORD && !strcmp(n, "bce")) c->set->loss = LOSS_BCE;
     else
         diag_error(c->diag, a->value.loc, "unknown loss '%s'; cnnc has crossentropy (softmax + cross-entropy), "
-                   "mse and bce", value_text(&a->value));
+                   "mse and bce", value_text(c, &a->value));
 }
 
 static bool check_setting(Checker *c, const Stmt *s)
@@ -495,10 +548,11 @@ static void unknown_word(Checker *c, const Stmt *s)
     const char *known = arena_printf(c->arena, "%s %s", all_layer_words(c->arena), setting_words);
     const char *near = closest_word(c->arena, s->word, known);
     if (near)
-        diag_error(c->diag, s->loc, "unknown layer '%s'; did you mean '%s'?", s->word, near);
+        diag_error(c->diag, s->loc, "unknown layer '%s'; did you mean '%s'?", shown(c, s->word), near);
     else
         diag_error(c->diag, s->loc, "unknown layer '%s'; layers are conv, deconv, pool, avgpool, globalavgpool, "
-                   "unpool, fc, flatten, relu, sigmoid, tanh, leakyrelu, softmax, dropout, batchnorm", s->word);
+                   "unpool, fc, flatten, relu, sigmoid, tanh, leakyrelu, softmax, dropout, batchnorm",
+                   shown(c, s->word));
 }
 
 /* ---- the whole model ------------------------------------------------------------ */
@@ -544,7 +598,8 @@ Model *check_model(Arena *a, Diag *d, const Ast *ast)
     m->name = name_from_path(a, d->src->path);
     m->layers = ARENA_ARRAY(a, Layer, ast->nstmts + 1);
     default_settings(&m->settings);
-    Checker c = {.arena = a, .diag = d, .model = m, .shapes_ok = true, .set = &m->settings};
+    Checker c = {.arena = a, .diag = d, .model = m, .shapes_ok = true, .set = &m->settings,
+                 .pool_stack = ARENA_ARRAY(a, Layer *, ast->nstmts + 1)};
     for (const Stmt *s = ast->first; s && !diag_full(d); s = s->next) {
         if (check_setting(&c, s)) continue;
         const LayerKind *k = layer_kind_find(s->word);

@@ -30,6 +30,7 @@ void emit_batchnorm_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit(e, "double sum[C] = {0}, sq[C] = {0};");
     emit(e, "for (size_t q = 0; q < n; q++)");
     emit(e, "    for (int ch = 0; ch < C; ch++) sum[ch] += in[q * C + ch];");
+    emit(e, "#pragma omp simd");
     emit(e, "for (int ch = 0; ch < C; ch++) sum[ch] /= (double)n;");
     emit(e, "for (size_t q = 0; q < n; q++)");
     emit(e, "    for (int ch = 0; ch < C; ch++) sq[ch] += (in[q * C + ch] - sum[ch]) * (in[q * C + ch] - sum[ch]);");
@@ -71,6 +72,7 @@ void emit_batchnorm_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit(e, "sgx[ch] += dout[q * C + ch] * xhat;");
     emit_close(e, "ch");
     emit_close(e, "q");
+    emit(e, "#pragma omp simd");
     emit(e, "for (int ch = 0; ch < C; ch++) dgamma[ch] = (float)sgx[ch], dbeta[ch] = (float)sg[ch];");
     if (pl->need_din) {
         emit(e, "/* in training, μ and σ depend on every input, hence the two correction terms */");

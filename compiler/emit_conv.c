@@ -41,8 +41,10 @@ static void emit_bias_grad(Emitter *e, const Layer *l)
     emit(e, "float *restrict dbias = c->grads + @BIAS;");
     emit(e, "float acc[@OC] = {0};");
     emit_open(e, "for (size_t p = 0; p < (size_t)c->batch * @OH * @OW; p++) {");
+    emit(e, "#pragma omp simd");
     emit(e, "for (int co = 0; co < @OC; co++) acc[co] += dout[p * @OC + co];");
     emit_close(e, NULL);
+    emit(e, "#pragma omp simd");
     emit(e, "for (int co = 0; co < @OC; co++) dbias[co] = acc[co];");
     emit_close(e, NULL);
 }
@@ -70,11 +72,13 @@ void emit_conv_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit(e, "const float *restrict px = in + (((size_t)b * @IH + iy) * @IW + ix) * @IC;");
     emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
     emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+    emit(e, "#pragma omp simd");
     emit(e, "for (int co = 0; co < @OC; co++) acc[co] += px[ci] * wk[ci * @OC + co];");
     emit_close(e, "ci");
     emit_close(e, "kx");
     emit_close(e, "ky");
     emit(e, "float *restrict po = out + (((size_t)b * @OH + y) * @OW + x) * @OC;");
+    emit(e, "#pragma omp simd");
     emit(e, "for (int co = 0; co < @OC; co++) po[co] = acc[co];");
     emit_close(e, "x");
     emit_close(e, "y");
@@ -108,11 +112,13 @@ static void emit_weight_grad(Emitter *e, const Layer *l, bool transposed)
         emit(e, "const float v = in[(((size_t)b * @IH + py) * @IW + px) * @IC + ci];");
         emit(e, "const float *restrict g = dout + (((size_t)b * @OH + y) * @OW + x) * @OC;");
     }
+    emit(e, "#pragma omp simd");
     emit(e, "for (int co = 0; co < @OC; co++) acc[co] += v * g[co];");
     emit_close(e, "x");
     emit_close(e, "y");
     emit_close(e, "b");
     emit(e, "float *restrict row = dweight + ((size_t)(%s) * @IC + ci) * @OC;", tap(l));
+    emit(e, "#pragma omp simd");
     emit(e, "for (int co = 0; co < @OC; co++) row[co] = acc[co];");
     emit_close(e, "r");
 }
@@ -142,6 +148,7 @@ void emit_conv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit(e, "float *restrict pd = dimg + ((size_t)iy * @IW + ix) * @IC;");
         emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
         emit(e, "float s = 0.0f;");
+        emit(e, "#pragma omp simd reduction(+:s)");
         emit(e, "for (int co = 0; co < @OC; co++) s += g[co] * wk[ci * @OC + co];");
         emit(e, "pd[ci] += s;");
         emit_close(e, "ci");
@@ -180,6 +187,7 @@ void emit_deconv_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
     emit(e, "float *restrict po = oimg + ((size_t)oy * @OW + ox) * @OC;");
     emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+    emit(e, "#pragma omp simd");
     emit(e, "for (int co = 0; co < @OC; co++) po[co] += px[ci] * wk[ci * @OC + co];");
     emit_close(e, "ci");
     emit_close(e, "kx");
@@ -213,6 +221,7 @@ void emit_deconv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
         emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
         emit(e, "float s = 0.0f;");
+        emit(e, "#pragma omp simd reduction(+:s)");
         emit(e, "for (int co = 0; co < @OC; co++) s += g[co] * wk[ci * @OC + co];");
         emit(e, "acc[ci] += s;");
         emit_close(e, "ci");

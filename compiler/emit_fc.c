@@ -24,6 +24,7 @@ void emit_fc_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit_open(e, "for (int i = 0; i < IN; i++) {");
     emit(e, "const float v = px[i];");
     emit(e, "const float *restrict row = weight + (size_t)i * @OC;");
+    emit(e, "#pragma omp simd");
     emit(e, "for (int o = 0; o < @OC; o++) po[o] += v * row[o];");
     emit_close(e, "i");
     emit_close(e, "b");
@@ -39,6 +40,7 @@ void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     if (l->a.bias) {
         emit(e, "/* dL/dbias[o] = Σ_b dout[b,o] */");
         emit(e, "float *restrict dbias = c->grads + @BIAS;");
+        emit(e, "#pragma omp simd");
         emit(e, "for (int o = 0; o < @OC; o++) dbias[o] = 0.0f;");
         emit(e, "for (int b = 0; b < c->batch; b++)");
         emit(e, "    for (int o = 0; o < @OC; o++) dbias[o] += dout[(size_t)b * @OC + o];");
@@ -48,9 +50,11 @@ void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit(e, "#pragma omp parallel for");
     emit_open(e, "for (int i = 0; i < IN; i++) {");
     emit(e, "float *restrict row = dweight + (size_t)i * @OC;");
+    emit(e, "#pragma omp simd");
     emit(e, "for (int o = 0; o < @OC; o++) row[o] = 0.0f;");
     emit_open(e, "for (int b = 0; b < c->batch; b++) {");
     emit(e, "const float v = in[(size_t)b * IN + i];");
+    emit(e, "#pragma omp simd");
     emit(e, "for (int o = 0; o < @OC; o++) row[o] += v * dout[(size_t)b * @OC + o];");
     emit_close(e, "b");
     emit_close(e, "i");
@@ -62,6 +66,7 @@ void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit_open(e, "for (int i = 0; i < IN; i++) {");
         emit(e, "const float *restrict row = weight + (size_t)i * @OC;");
         emit(e, "float s = 0.0f;");
+        emit(e, "#pragma omp simd reduction(+:s)");
         emit(e, "for (int o = 0; o < @OC; o++) s += g[o] * row[o];");
         emit(e, "din[(size_t)b * IN + i] = s;");
         emit_close(e, "i");

@@ -50,6 +50,7 @@ void emit_maxpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit_pixels_open(e, "@OH", "@OW");
     emit(e, "float best[@OC];");
     emit(e, "int32_t where[@OC];");
+    emit(e, "#pragma omp simd");
     emit(e, "for (int ch = 0; ch < @OC; ch++) best[ch] = -INFINITY, where[ch] = -1;");
     emit_window_open(e, pl->l);
     emit(e, "const float *restrict px = in + (((size_t)b * @IH + iy) * @IW + ix) * @IC;");
@@ -61,6 +62,7 @@ void emit_maxpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit_close(e, "ch");
     emit_window_close(e);
     emit(e, "const size_t o = (((size_t)b * @OH + y) * @OW + x) * @OC;");
+    emit(e, "#pragma omp simd");
     emit(e, "for (int ch = 0; ch < @OC; ch++) out[o + ch] = best[ch], argmax[o + ch] = where[ch];");
     emit_pixels_close(e);
     emit_close(e, "b");
@@ -139,9 +141,11 @@ void emit_avgpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit(e, "float acc[@OC] = {0};");
     emit_window_open(e, pl->l);
     emit(e, "const float *restrict px = in + (((size_t)b * @IH + iy) * @IW + ix) * @IC;");
+    emit(e, "#pragma omp simd");
     emit(e, "for (int ch = 0; ch < @OC; ch++) acc[ch] += px[ch];");
     emit_window_close(e);
     emit(e, "float *restrict po = out + (((size_t)b * @OH + y) * @OW + x) * @OC;");
+    emit(e, "#pragma omp simd");
     emit(e, "for (int ch = 0; ch < @OC; ch++) po[ch] = acc[ch] * (1.0f / (@KH * @KW));");
     emit_pixels_close(e);
     emit_close(e, "b");
@@ -161,6 +165,7 @@ void emit_avgpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit(e, "const float *restrict g = dout + (((size_t)b * @OH + y) * @OW + x) * @OC;");
         emit_window_open(e, pl->l);
         emit(e, "float *restrict pd = dimg + ((size_t)iy * @IW + ix) * @IC;");
+        emit(e, "#pragma omp simd");
         emit(e, "for (int ch = 0; ch < @OC; ch++) pd[ch] += g[ch] * (1.0f / (@KH * @KW));");
         emit_window_close(e);
         emit_pixels_close(e);
@@ -177,8 +182,10 @@ void emit_gap_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit_batch_loop(e);
     emit(e, "float acc[@IC] = {0};");
     emit_open(e, "for (size_t q = 0; q < (size_t)@IH * @IW; q++) {");
+    emit(e, "#pragma omp simd");
     emit(e, "for (int ch = 0; ch < @IC; ch++) acc[ch] += in[((size_t)b * @IH * @IW + q) * @IC + ch];");
     emit_close(e, "q");
+    emit(e, "#pragma omp simd");
     emit(e, "for (int ch = 0; ch < @IC; ch++) out[(size_t)b * @IC + ch] = acc[ch] * (1.0f / (@IH * @IW));");
     emit_close(e, "b");
     emit_close(e, NULL);

@@ -5,6 +5,7 @@
  * the formula the course writes), its multiply-accumulates and its name in the
  * course's notation (CONV3-10, POOL-2, FC-10).  Emitters live in emit_*.c. */
 #include "layers.h"
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include "arena.h"
@@ -23,6 +24,30 @@ long deconv_out_size(long n, long k, long s, long p, long d, long outpad)
     return (n - 1) * s - 2 * p + d * (k - 1) + outpad + 1;
 }
 
+/* Products of hostile sizes saturate instead of wrapping; check.c refuses
+ * any layer whose parameters pass 2^31 floats, so the saturated value never
+ * reaches the plan. */
+static long mul_sat(long a, long b)
+{
+    long r;
+    return __builtin_mul_overflow(a, b, &r) ? LONG_MAX : r;
+}
+
+static long add_sat(long a, long b)
+{
+    long r;
+    return __builtin_add_overflow(a, b, &r) ? LONG_MAX : r;
+}
+
+/* Where option `name`'s value was written, so that a bad value gets the
+ * caret; the layer word when the option was not written. */
+static Loc option_loc(const Layer *l, const char *name)
+{
+    for (const Arg *a = l->stmt ? l->stmt->args : NULL; a; a = a->next)
+        if (a->name && !strcmp(a->name, name)) return a->value.loc;
+    return l->loc;
+}
+
 /* Course notation for kernel sizes: "3" for 3x3, "3x5" otherwise. */
 static const char *kernel_text(Arena *a, int kh, int kw)
 {
@@ -32,15 +57,26 @@ static const char *kernel_text(Arena *a, int kh, int kw)
 /* ---- conv ---------------------------------------------------------------- */
 
 /* pad=same: the output keeps ceil(H/S); the padding that needs must split
- * evenly, since the language (like PyTorch's Conv2d) pads symmetrically. */
+ * evenly, since the language (like PyTorch's Conv2d) pads symmetrically.
+ * With stride 1 an odd total means an even kernel: only an odd kernel keeps
+ * the size.  With a larger stride, pad = ceil(total/2) gives the same output,
+ * since floor(((out-1)S + 1)/S) + 1 = out. */
 static bool conv_same_padding(Layer *l, Diag *d, long n, int k, int s, int dil, int *pad)
 {
     long out = (n + s - 1) / s;
     long total = (out - 1) * s + (long)dil * (k - 1) + 1 - n;
     if (total < 0) total = 0;
+    if (total % 2 && s == 1) {
+        diag_error(d, option_loc(l, "pad"), "pad=same needs %ld pixel%s of padding for a %dx%d kernel, which "
+                   "cannot be split evenly between the two sides; use an odd kernel size, or write pad=%ld "
+                   "(output %ld) or pad=%ld (output %ld)", total, total == 1 ? "" : "s", l->a.kh, l->a.kw,
+                   total / 2, n - 1, total / 2 + 1, n + 1);
+        return false;
+    }
     if (total % 2) {
-        diag_error(d, l->loc, "pad=same needs %ld pixels of padding here, which cannot be split evenly "
-                   "between the two sides; use an odd kernel size or write pad=%ld", total, total / 2);
+        diag_error(d, option_loc(l, "pad"), "pad=same needs %ld pixel%s of padding here, which cannot be split "
+                   "evenly between the two sides; write pad=%ld, which gives the same %ld-pixel output",
+                   total, total == 1 ? "" : "s", total / 2 + 1, out);
         return false;
     }
     *pad = (int)(total / 2);
@@ -53,15 +89,17 @@ static bool conv_fits(Layer *l, Diag *d)
     long ph = l->in.h + 2L * l->a.ph, pw = l->in.w + 2L * l->a.pw;
     if (span_h <= ph && span_w <= pw) return true;
     long need = (span_h - l->in.h > span_w - l->in.w ? span_h - l->in.h : span_w - l->in.w);
-    const char *dil = "";
     char spans[96] = "";
     if (l->a.dh > 1 || l->a.dw > 1) {
-        dil = " with dilation";
-        snprintf(spans, sizeof spans, " spans %ldx%ld, which", span_h, span_w);
+        if (l->a.dh == l->a.dw)
+            snprintf(spans, sizeof spans, " with dilation %d spans %ldx%ld, which", l->a.dh, span_h, span_w);
+        else
+            snprintf(spans, sizeof spans, " with dilation %dx%d spans %ldx%ld, which", l->a.dh, l->a.dw,
+                     span_h, span_w);
     }
-    diag_error(d, l->loc, "%s %dx%d%s%s does not fit its %ldx%ldx%ld input (padded to %ldx%ld); "
-               "use a smaller kernel or pad=%ld", l->kind->word, l->a.kh, l->a.kw, dil, spans,
-               l->in.h, l->in.w, l->in.c, ph, pw, (need + 1) / 2);
+    diag_error(d, l->loc, "%s %dx%d%s does not fit its %ldx%ldx%ld input (padded to %ldx%ld); "
+               "use a smaller kernel%s or pad=%ld", l->kind->word, l->a.kh, l->a.kw, spans,
+               l->in.h, l->in.w, l->in.c, ph, pw, *spans ? " or dilation" : "", (need + 1) / 2);
     return false;
 }
 
@@ -79,9 +117,9 @@ static bool conv_infer(Layer *l, Diag *d)
 
 static void conv_count(Layer *l, Arena *a)
 {
-    long k = (long)l->a.kh * l->a.kw * l->in.c;
-    l->params = k * l->a.n + (l->a.bias ? l->a.n : 0);
-    l->macs = l->out.h * l->out.w * l->out.c * k;
+    long k = mul_sat((long)l->a.kh * l->a.kw, l->in.c);
+    l->params = add_sat(mul_sat(k, l->a.n), l->a.bias ? l->a.n : 0);
+    l->macs = mul_sat(shape_size(l->out), k);
     l->formula = l->a.bias ? arena_printf(a, "%d×%d×%ld×%d + %d", l->a.kh, l->a.kw, l->in.c, l->a.n, l->a.n)
                            : arena_printf(a, "%d×%d×%ld×%d", l->a.kh, l->a.kw, l->in.c, l->a.n);
     l->title = arena_printf(a, "%s%s-%d", l->kind->tag == LAYER_CONV ? "CONV" : "DECONV",
@@ -94,17 +132,24 @@ static bool deconv_infer(Layer *l, Diag *d)
 {
     /* PyTorch's rule: output padding only picks among the sizes a stride
      * (or dilation) leaves ambiguous, so it must be smaller than one of them. */
-    if ((l->a.oph >= l->a.sh && l->a.oph >= l->a.dh) || (l->a.opw >= l->a.sw && l->a.opw >= l->a.dw)) {
-        diag_error(d, l->loc, "deconv outpad=%d must be smaller than its stride %d (or dilation); "
-                   "it only chooses among output sizes a stride makes ambiguous", l->a.oph, l->a.sh);
+    bool bad_h = l->a.oph >= l->a.sh && l->a.oph >= l->a.dh, bad_w = l->a.opw >= l->a.sw && l->a.opw >= l->a.dw;
+    if (bad_h || bad_w) {
+        int op = bad_h ? l->a.oph : l->a.opw, s = bad_h ? l->a.sh : l->a.sw, dil = bad_h ? l->a.dh : l->a.dw;
+        diag_error(d, option_loc(l, "outpad"), "deconv outpad=%d must be smaller than its stride (%d) or its "
+                   "dilation (%d), so at most %d here; outpad only picks among the output sizes a stride "
+                   "leaves ambiguous", op, s, dil, (s > dil ? s : dil) - 1);
         return false;
     }
     l->out.h = deconv_out_size(l->in.h, l->a.kh, l->a.sh, l->a.ph, l->a.dh, l->a.oph);
     l->out.w = deconv_out_size(l->in.w, l->a.kw, l->a.sw, l->a.pw, l->a.dw, l->a.opw);
     l->out.c = l->a.n;
     if (l->out.h <= 0 || l->out.w <= 0) {
-        diag_error(d, l->loc, "deconv %dx%d with pad=%d on a %ldx%ldx%ld input leaves an output of %ldx%ld; "
-                   "use less padding", l->a.kh, l->a.kw, l->a.ph, l->in.h, l->in.w, l->in.c, l->out.h, l->out.w);
+        /* the largest pad that leaves one row: 2P <= (n-1)S + D(K-1) + outpad */
+        long max_h = ((l->in.h - 1) * l->a.sh + (long)l->a.dh * (l->a.kh - 1) + l->a.oph) / 2;
+        long max_w = ((l->in.w - 1) * l->a.sw + (long)l->a.dw * (l->a.kw - 1) + l->a.opw) / 2;
+        diag_error(d, l->loc, "deconv %dx%d with pad=%d on a %ldx%ldx%ld input leaves no output (its size "
+                   "would be %ldx%ld); use pad=%ld or less", l->a.kh, l->a.kw, l->out.h <= 0 ? l->a.ph : l->a.pw,
+                   l->in.h, l->in.w, l->in.c, l->out.h, l->out.w, max_h < max_w ? max_h : max_w);
         return false;
     }
     return true;
@@ -114,7 +159,7 @@ static void deconv_count(Layer *l, Arena *a)
 {
     conv_count(l, a);
     /* every input pixel is scattered through the whole kernel into every output channel */
-    l->macs = l->in.h * l->in.w * l->in.c * (long)l->a.kh * l->a.kw * l->a.n;
+    l->macs = mul_sat(shape_size(l->in), (long)l->a.kh * l->a.kw * l->a.n);
 }
 
 /* ---- pooling ------------------------------------------------------------- */
@@ -122,8 +167,10 @@ static void deconv_count(Layer *l, Arena *a)
 static bool pool_infer(Layer *l, Diag *d)
 {
     if (l->a.ph * 2 > l->a.kh || l->a.pw * 2 > l->a.kw) {
-        diag_error(d, l->loc, "%s pad=%d is more than half its %dx%d window, so a window could see "
-                   "only padding; use pad=%d or less", l->kind->word, l->a.ph, l->a.kh, l->a.kw, l->a.kh / 2);
+        bool h = l->a.ph * 2 > l->a.kh;
+        diag_error(d, option_loc(l, "pad"), "%s pad=%d is more than half its %dx%d window, so a window could "
+                   "see only padding; use pad=%d or less", l->kind->word, h ? l->a.ph : l->a.pw, l->a.kh, l->a.kw,
+                   h ? l->a.kh / 2 : l->a.kw / 2);
         return false;
     }
     if (l->a.kh > l->in.h + 2L * l->a.ph || l->a.kw > l->in.w + 2L * l->a.pw) {
