@@ -116,7 +116,16 @@ void emit_backward_open(Emitter *e, const PlanLayer *pl, bool uses_in, bool uses
     emit_open(e, "{");
     if (!uses_in) emit(e, "(void)in;");
     if (!uses_out) emit(e, "(void)out;");
-    if (!pl->need_din) emit(e, "(void)din;   /* the first layer: nothing needs dLoss/dx */");
+}
+
+void emit_din_open(Emitter *e, const PlanLayer *pl)
+{
+    if (!pl->need_din) emit_open(e, "if (din != NULL) {   /* the first layer: dLoss/dx only when asked for */");
+}
+
+void emit_din_close(Emitter *e, const PlanLayer *pl)
+{
+    if (!pl->need_din) emit_close(e, NULL);
 }
 
 FloatText c_float(double v)
@@ -253,7 +262,7 @@ static void emit_drivers(Emitter *e, const Plan *p)
     for (int i = p->nlayers - 1; i >= 0; i--) {
         const PlanLayer *pl = &p->layers[i];
         if (!pl->out_buf) continue;
-        const char *din = pl->need_din ? (i % 2 ? "dbuf[1]" : "dbuf[0]") : "NULL";
+        const char *din = pl->need_din ? (i % 2 ? "dbuf[1]" : "dbuf[0]") : "c->dinput";
         emit(e, "%s_backward(c, %s, %s, %s, %s);", pl->l->name, pl->in_buf, pl->out_buf, d, din);
         d = din;
     }

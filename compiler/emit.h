@@ -38,6 +38,13 @@ FloatText c_float(double v);
 /* Emits <model>.c and <model>.h into *c_text and *h_text (arena strings). */
 void emit_model(Arena *a, const Plan *p, const char **c_text, const char **h_text);
 
+/* Opens the part of a backward function that computes din.  Inner layers
+ * always do; the first layer only when the caller asked for dLoss/dx
+ * (c->dinput != NULL), so it opens `if (din != NULL) {`.  Close with
+ * emit_din_close. */
+void emit_din_open(Emitter *e, const PlanLayer *pl);
+void emit_din_close(Emitter *e, const PlanLayer *pl);
+
 /* One pair per layer kind, referenced from the table in layers.c. */
 void emit_conv_forward(Emitter *e, const Plan *p, const PlanLayer *pl);
 void emit_conv_backward(Emitter *e, const Plan *p, const PlanLayer *pl);

@@ -43,7 +43,8 @@ void emit_activation_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     const Layer *l = pl->l;
     bool leaky = l->kind->tag == LAYER_LEAKYRELU;
     emit_backward_open(e, pl, leaky, !leaky);
-    if (pl->need_din) {
+    {
+        emit_din_open(e, pl);
         emit_elementwise_open(e);
         switch (l->kind->tag) {
         case LAYER_RELU: emit(e, "din[i] = out[i] > 0.0f ? dout[i] : 0.0f;"); break;
@@ -52,6 +53,7 @@ void emit_activation_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         default: emit(e, "din[i] = in[i] > 0.0f ? dout[i] : %s * dout[i];", c_float(l->a.alpha).s); break;
         }
         emit_close(e, "i");
+        emit_din_close(e, pl);
     }
     emit_close(e, NULL);
 }
@@ -79,7 +81,8 @@ void emit_softmax_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
     emit_backward_open(e, pl, false, true);
-    if (pl->need_din) {
+    {
+        emit_din_open(e, pl);
         emit(e, "/* din = out · (dout − Σ_c dout·out), the softmax Jacobian p_i(δ_ij − p_j) applied to dout */");
         emit(e, "const size_t pixels = (size_t)c->batch * @OH * @OW;");
         emit(e, "#pragma omp parallel for");
@@ -89,6 +92,7 @@ void emit_softmax_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit(e, "for (int ch = 0; ch < @OC; ch++) dot += g[ch] * y[ch];");
         emit(e, "for (int ch = 0; ch < @OC; ch++) din[q * @OC + ch] = y[ch] * (g[ch] - dot);");
         emit_close(e, "q");
+        emit_din_close(e, pl);
     }
     emit_close(e, NULL);
 }
@@ -121,7 +125,8 @@ void emit_dropout_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
     emit_backward_open(e, pl, false, false);
-    if (pl->need_din) {
+    {
+        emit_din_open(e, pl);
         emit(e, "/* the same mask, recomputed from the same seed */");
         emit_open(e, "if (!c->training) {");
         emit(e, "memcpy(din, dout, sizeof(float) * (size_t)c->batch * @OH * @OW * @OC);");
@@ -131,6 +136,7 @@ void emit_dropout_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit_dropout_scale(e, pl);
         emit(e, "din[i] = dout[i] * keep;");
         emit_close(e, "i");
+        emit_din_close(e, pl);
     }
     emit_close(e, NULL);
 }

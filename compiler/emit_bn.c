@@ -74,7 +74,8 @@ void emit_batchnorm_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit_close(e, "q");
     emit(e, "#pragma omp simd");
     emit(e, "for (int ch = 0; ch < C; ch++) dgamma[ch] = (float)sgx[ch], dbeta[ch] = (float)sg[ch];");
-    if (pl->need_din) {
+    {
+        emit_din_open(e, pl);
         emit(e, "/* in training, μ and σ depend on every input, hence the two correction terms */");
         emit(e, "#pragma omp parallel for");
         emit_open(e, "for (size_t q = 0; q < n; q++) {");
@@ -84,6 +85,7 @@ void emit_batchnorm_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit(e, "                          ((double)n * dout[q * C + ch] - sg[ch] - xhat * sgx[ch]));");
         emit_close(e, "ch");
         emit_close(e, "q");
+        emit_din_close(e, pl);
     }
     emit_close(e, NULL);
 }

@@ -130,7 +130,8 @@ void emit_conv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit_backward_open(e, pl, true, false);
     emit_bias_grad(e, l);
     emit_weight_grad(e, l, false);
-    if (pl->need_din) {
+    {
+        emit_din_open(e, pl);
         emit(e, "/* dL/din[b,iy,ix,ci] = Σ over the outputs that read it of dout[b,y,x,co] · w[tap,ci,co]:");
         emit(e, "   the full convolution of dL/dZ with the rotated kernel, as a scatter per image */");
         emit(e, "const float *restrict weight = c->params + @WEIGHT;");
@@ -157,6 +158,7 @@ void emit_conv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit_close(e, "x");
         emit_close(e, "y");
         emit_close(e, "b");
+        emit_din_close(e, pl);
     }
     emit_close(e, NULL);
 }
@@ -205,7 +207,8 @@ void emit_deconv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit_backward_open(e, pl, true, false);
     emit_bias_grad(e, l);
     emit_weight_grad(e, l, true);
-    if (pl->need_din) {
+    {
+        emit_din_open(e, pl);
         emit(e, "/* dL/din[b,y,x,ci] = Σ_{ky,kx,co} dout[b, y·SH−PH+ky·DH, x·SW−PW+kx·DW, co] · w[ky,kx,ci,co]:");
         emit(e, "   an ordinary convolution of dout, gathered per input pixel */");
         emit(e, "const float *restrict weight = c->params + @WEIGHT;");
@@ -232,6 +235,7 @@ void emit_deconv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit_close(e, "x");
         emit_close(e, "y");
         emit_close(e, "b");
+        emit_din_close(e, pl);
     }
     emit_close(e, NULL);
 }

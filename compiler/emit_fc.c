@@ -58,7 +58,8 @@ void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit(e, "for (int o = 0; o < @OC; o++) row[o] += v * dout[(size_t)b * @OC + o];");
     emit_close(e, "b");
     emit_close(e, "i");
-    if (pl->need_din) {
+    {
+        emit_din_open(e, pl);
         emit(e, "/* dL/din[b,i] = Σ_o dout[b,o] · w[i,o] */");
         emit(e, "const float *restrict weight = c->params + @WEIGHT;");
         emit_batch_loop(e);
@@ -71,6 +72,7 @@ void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit(e, "din[(size_t)b * IN + i] = s;");
         emit_close(e, "i");
         emit_close(e, "b");
+        emit_din_close(e, pl);
     }
     emit_close(e, NULL);
 }
@@ -105,15 +107,17 @@ void emit_flatten_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
     emit_backward_open(e, pl, false, false);
-    if (pl->need_din && flatten_reorders(pl->l)) {
+    emit_din_open(e, pl);
+    if (flatten_reorders(pl->l)) {
         emit(e, "/* the inverse reordering: C,H,W back to NHWC */");
         emit_batch_loop(e);
         emit(e, "for (int q = 0; q < @IH * @IW; q++)");
         emit(e, "    for (int ch = 0; ch < @IC; ch++)");
         emit(e, "        din[((size_t)b * @IH * @IW + q) * @IC + ch] = dout[((size_t)b * @IC + ch) * @IH * @IW + q];");
         emit_close(e, "b");
-    } else if (pl->need_din) {
+    } else {
         emit(e, "memcpy(din, dout, sizeof(float) * (size_t)c->batch * @IH * @IW * @IC);");
     }
+    emit_din_close(e, pl);
     emit_close(e, NULL);
 }

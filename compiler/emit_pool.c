@@ -99,9 +99,11 @@ void emit_maxpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
     emit_backward_open(e, pl, false, false);
-    if (pl->need_din) {
+    {
+        emit_din_open(e, pl);
         emit(e, "/* dL/din is dL/dout at each window's argmax and 0 elsewhere (overlapping windows add) */");
         emit_argmax_route(e, "@", true, "+=", "dout", "din", "@OH", "@OW", "@IH * @IW");
+        emit_din_close(e, pl);
     }
     emit_close(e, NULL);
 }
@@ -122,9 +124,11 @@ void emit_unpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     const PlanLayer *pool = &p->layers[pl->l->pair->id];
     emit_backward_open(e, pl, false, false);
-    if (pl->need_din) {
+    {
+        emit_din_open(e, pl);
         emit(e, "/* dL/din[b,y,x,c] = dL/dout at the place the value was put */");
         emit_argmax_route(e, pool->prefix, false, NULL, "din", "dout", "@IH", "@IW", "@OH * @OW");
+        emit_din_close(e, pl);
     }
     emit_close(e, NULL);
 }
@@ -156,7 +160,8 @@ void emit_avgpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
     emit_backward_open(e, pl, false, false);
-    if (pl->need_din) {
+    {
+        emit_din_open(e, pl);
         emit(e, "/* every input in a window gets 1/(KH·KW) of that window's dL/dout */");
         emit_batch_loop(e);
         emit(e, "float *restrict dimg = din + (size_t)b * @IH * @IW * @IC;");
@@ -170,6 +175,7 @@ void emit_avgpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit_window_close(e);
         emit_pixels_close(e);
         emit_close(e, "b");
+        emit_din_close(e, pl);
     }
     emit_close(e, NULL);
 }
@@ -195,7 +201,8 @@ void emit_gap_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
     emit_backward_open(e, pl, false, false);
-    if (pl->need_din) {
+    {
+        emit_din_open(e, pl);
         emit(e, "/* every pixel gets 1/(IH·IW) of its channel's dL/dout */");
         emit_batch_loop(e);
         emit_open(e, "for (size_t q = 0; q < (size_t)@IH * @IW; q++) {");
@@ -203,6 +210,7 @@ void emit_gap_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
                 "dout[(size_t)b * @IC + ch] * (1.0f / (@IH * @IW));");
         emit_close(e, "q");
         emit_close(e, "b");
+        emit_din_close(e, pl);
     }
     emit_close(e, NULL);
 }

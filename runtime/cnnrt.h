@@ -67,6 +67,8 @@ typedef struct CnnCtx {
     int max_batch;     /* what acts/dacts/index were sized for */
     int training;      /* 1: dropout active, batchnorm uses and updates batch stats */
     uint64_t seed;     /* dropout masks: a function of (seed, layer, image, element) */
+    float *dinput;     /* NULL, or [batch][in_h][in_w][in_c]: backward() also writes dLoss/dx
+                          there (the course's dL/dX; tests use it, training leaves it NULL) */
 } CnnCtx;
 
 typedef struct CnnModel {
