@@ -185,6 +185,7 @@ static void emit_layer_constants(Emitter *e, const Plan *p, const PlanLayer *pl)
     if (pl->fixed_off >= 0) emit(e, "@BATCH_STATS = %ld,   /* batch mean and 1/std, at acts + B*ACT_PER_IMAGE */",
                                  pl->fixed_off);
     if (pl->index_off >= 0) emit(e, "@ARGMAX = %ld,   /* its argmax: index + B*%ld */", pl->index_off, pl->index_off);
+    if (t == LAYER_CONV) emit_conv_tile_constants(e, pl);
     (void)p;
     e->prefix = NULL;
 }
@@ -324,14 +325,37 @@ static const char *emit_header_file(Arena *a, const Plan *p)
                         n, p->m->src->path, n, cnnrt_h_text);
 }
 
+/* The vector width of the machine cnnc runs on, which is where `cnnc build`
+ * compiles with -march=native: 16 floats with AVX-512, else 8 (AVX2). */
+static int host_vector_floats(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 16;
+#endif
+    return 8;
+}
+
+static void emit_vector_type(Emitter *e)
+{
+    emit(e, "/* One vector of CNN_VLEN floats (a GCC vector extension that clang also understands): the");
+    emit(e, "   tiled kernels keep their accumulators in these, which both compilers hold in registers. */");
+    emit(e, "#define CNN_VLEN %d", e->vlen);
+    emit(e, "typedef float cnn_vf __attribute__((vector_size(CNN_VLEN * sizeof(float)), aligned(4)));");
+}
+
 void emit_model(Arena *a, const Plan *p, const char **c_text, const char **h_text)
 {
     Emitter e = {0};
+    const char *vlen = getenv("CNNC_VLEN");   /* tests force 8 or 16 to cover both */
+    e.vlen = vlen && (atoi(vlen) == 8 || atoi(vlen) == 16) ? atoi(vlen) : host_vector_floats();
     emit_header_comment(&e, p);
     emit(&e, "#include <math.h>");
     emit(&e, "#include <stdint.h>");
     emit(&e, "#include <string.h>");
     emit(&e, "#include \"%s.h\"", p->m->name);
+    emit_blank(&e);
+    emit_vector_type(&e);
     emit_blank(&e);
     emit_constants(&e, p);
     emit_layers(&e, p);

@@ -16,6 +16,7 @@ typedef struct Emitter {
     char *buf;
     size_t len, cap;
     int indent;
+    int vlen;               /* floats per vector register of the machine cnnc runs on: 16 or 8 */
     const char *prefix;     /* "CONV1_" while emitting conv1 */
 } Emitter;
 
@@ -44,6 +45,14 @@ void emit_model(Arena *a, const Plan *p, const char **c_text, const char **h_tex
  * emit_din_close. */
 void emit_din_open(Emitter *e, const PlanLayer *pl);
 void emit_din_close(Emitter *e, const PlanLayer *pl);
+
+/* Shared by the conv emitters: emit_conv.c's plain loops (any shape) and
+ * emit_conv_tiled.c's register-tiled kernels (channel counts in whole vectors). */
+void emit_conv_forward_generic(Emitter *e, const PlanLayer *pl);
+void emit_conv_backward_generic(Emitter *e, const PlanLayer *pl);
+void emit_conv_din_generic(Emitter *e, const PlanLayer *pl);
+void emit_bias_grad_shared(Emitter *e, const Layer *l);
+void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl);
 
 /* One pair per layer kind, referenced from the table in layers.c. */
 void emit_conv_forward(Emitter *e, const Plan *p, const PlanLayer *pl);

@@ -33,7 +33,7 @@ static void emit_paired_row(Emitter *e, const char *var, const char *from, const
     if (pad) emit(e, "if (%s < 0 || %s >= %s) continue;", var, var, limit);
 }
 
-static void emit_bias_grad(Emitter *e, const Layer *l)
+void emit_bias_grad_shared(Emitter *e, const Layer *l)
 {
     if (!l->a.bias) return;
     emit(e, "/* dL/dbias[co] = Σ over images and pixels of dout */");
@@ -51,9 +51,8 @@ static void emit_bias_grad(Emitter *e, const Layer *l)
 
 /* ---- conv ---------------------------------------------------------------- */
 
-void emit_conv_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
+void emit_conv_forward_generic(Emitter *e, const PlanLayer *pl)
 {
-    (void)p;
     const Layer *l = pl->l;
     emit(e, "/* out[b,y,x,co] = bias[co] + Σ_{ky,kx,ci} in[b, y·SH−PH+ky·DH, x·SW−PW+kx·DW, ci] · w[%s, ci, co] */",
          l->a.flip ? "KH−1−ky, KW−1−kx" : "ky, kx");
@@ -123,43 +122,48 @@ static void emit_weight_grad(Emitter *e, const Layer *l, bool transposed)
     emit_close(e, "r");
 }
 
-void emit_conv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
+/* dL/din[b,iy,ix,ci] by scatter, for any channel count (emit_conv_tiled.c has
+ * the vector version). */
+void emit_conv_din_generic(Emitter *e, const PlanLayer *pl)
 {
-    (void)p;
+    const Layer *l = pl->l;
+    emit(e, "/* dL/din[b,iy,ix,ci] = Σ over the outputs that read it of dout[b,y,x,co] · w[tap,ci,co]:");
+    emit(e, "   the full convolution of dL/dZ with the rotated kernel, as a scatter per image */");
+    emit(e, "const float *restrict weight = c->params + @WEIGHT;");
+    emit_batch_loop(e);
+    emit(e, "float *restrict dimg = din + (size_t)b * @IH * @IW * @IC;");
+    emit(e, "memset(dimg, 0, sizeof(float) * @IH * @IW * @IC);");
+    emit_open(e, "for (int y = 0; y < @OH; y++) {");
+    emit_open(e, "for (int x = 0; x < @OW; x++) {");
+    emit(e, "const float *restrict g = dout + (((size_t)b * @OH + y) * @OW + x) * @OC;");
+    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    emit_paired_row(e, "iy", "y", "ky", "H", "@IH", l->a.ph);
+    emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
+    emit_paired_row(e, "ix", "x", "kx", "W", "@IW", l->a.pw);
+    emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
+    emit(e, "float *restrict pd = dimg + ((size_t)iy * @IW + ix) * @IC;");
+    emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+    emit(e, "float s = 0.0f;");
+    emit(e, "#pragma omp simd reduction(+:s)");
+    emit(e, "for (int co = 0; co < @OC; co++) s += g[co] * wk[ci * @OC + co];");
+    emit(e, "pd[ci] += s;");
+    emit_close(e, "ci");
+    emit_close(e, "kx");
+    emit_close(e, "ky");
+    emit_close(e, "x");
+    emit_close(e, "y");
+    emit_close(e, "b");
+}
+
+void emit_conv_backward_generic(Emitter *e, const PlanLayer *pl)
+{
     const Layer *l = pl->l;
     emit_backward_open(e, pl, true, false);
-    emit_bias_grad(e, l);
+    emit_bias_grad_shared(e, l);
     emit_weight_grad(e, l, false);
-    {
-        emit_din_open(e, pl);
-        emit(e, "/* dL/din[b,iy,ix,ci] = Σ over the outputs that read it of dout[b,y,x,co] · w[tap,ci,co]:");
-        emit(e, "   the full convolution of dL/dZ with the rotated kernel, as a scatter per image */");
-        emit(e, "const float *restrict weight = c->params + @WEIGHT;");
-        emit_batch_loop(e);
-        emit(e, "float *restrict dimg = din + (size_t)b * @IH * @IW * @IC;");
-        emit(e, "memset(dimg, 0, sizeof(float) * @IH * @IW * @IC);");
-        emit_open(e, "for (int y = 0; y < @OH; y++) {");
-        emit_open(e, "for (int x = 0; x < @OW; x++) {");
-        emit(e, "const float *restrict g = dout + (((size_t)b * @OH + y) * @OW + x) * @OC;");
-        emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
-        emit_paired_row(e, "iy", "y", "ky", "H", "@IH", l->a.ph);
-        emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
-        emit_paired_row(e, "ix", "x", "kx", "W", "@IW", l->a.pw);
-        emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
-        emit(e, "float *restrict pd = dimg + ((size_t)iy * @IW + ix) * @IC;");
-        emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
-        emit(e, "float s = 0.0f;");
-        emit(e, "#pragma omp simd reduction(+:s)");
-        emit(e, "for (int co = 0; co < @OC; co++) s += g[co] * wk[ci * @OC + co];");
-        emit(e, "pd[ci] += s;");
-        emit_close(e, "ci");
-        emit_close(e, "kx");
-        emit_close(e, "ky");
-        emit_close(e, "x");
-        emit_close(e, "y");
-        emit_close(e, "b");
-        emit_din_close(e, pl);
-    }
+    emit_din_open(e, pl);
+    emit_conv_din_generic(e, pl);
+    emit_din_close(e, pl);
     emit_close(e, NULL);
 }
 
@@ -205,7 +209,7 @@ void emit_deconv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     (void)p;
     const Layer *l = pl->l;
     emit_backward_open(e, pl, true, false);
-    emit_bias_grad(e, l);
+    emit_bias_grad_shared(e, l);
     emit_weight_grad(e, l, true);
     {
         emit_din_open(e, pl);

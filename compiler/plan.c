@@ -109,6 +109,22 @@ static void plan_fc_weights(Planner *pl, PlanLayer *q)
     if (l->a.bias) q->bias_off = add_vector(pl, l->name, "bias", true, out, w->init_lo, w->init_hi)->offset;
 }
 
+/* The vector kernels (emit_conv.c) read a zero-padded copy of the input, so
+ * no inner loop tests bounds, and compute dL/din from transposed weights. */
+static void plan_conv_scratch(Planner *pl, PlanLayer *q)
+{
+    const Layer *l = q->l;
+    Plan *p = pl->p;
+    if (l->a.ph || l->a.pw) {
+        q->pad_off = p->act_per_image;
+        p->act_per_image += (l->in.h + 2L * l->a.ph) * (l->in.w + 2L * l->a.pw) * l->in.c;
+    }
+    if (q->need_din) {
+        q->wt_off = p->act_fixed;
+        p->act_fixed += (long)l->a.kh * l->a.kw * l->in.c * l->a.n;
+    }
+}
+
 static void plan_batchnorm(Planner *pl, PlanLayer *q)
 {
     const Layer *l = q->l;
@@ -127,7 +143,7 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
     const Layer *l = q->l;
     q->prefix = arena_printf(pl->arena, "%s_", upper_name(pl->arena, l->name));
     q->in_buf = in_buf;
-    q->weight_off = q->bias_off = q->stat_off = q->index_off = q->fixed_off = -1;
+    q->weight_off = q->bias_off = q->stat_off = q->index_off = q->fixed_off = q->pad_off = q->wt_off = -1;
     q->need_din = l->id > 0;
     if (q->need_din && shape_size(l->in) > p->dact_per_image) p->dact_per_image = shape_size(l->in);
     if (l->folded) {
@@ -139,7 +155,11 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
     q->out_off = p->act_per_image;
     p->act_per_image += shape_size(l->out);
     switch (l->kind->tag) {
-    case LAYER_CONV: case LAYER_DECONV: plan_conv_weights(pl, q); break;
+    case LAYER_CONV:
+        plan_conv_weights(pl, q);
+        plan_conv_scratch(pl, q);
+        break;
+    case LAYER_DECONV: plan_conv_weights(pl, q); break;
     case LAYER_FC: plan_fc_weights(pl, q); break;
     case LAYER_BATCHNORM: plan_batchnorm(pl, q); break;
     case LAYER_MAXPOOL:

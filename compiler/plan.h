@@ -31,6 +31,10 @@ typedef struct PlanLayer {
     long fixed_off;            /* batch-independent floats into acts (batchnorm mean, 1/std), else -1 */
     long weight_off, bias_off; /* into params, else -1 */
     long stat_off;             /* batchnorm running mean; running var follows at +C */
+    long pad_off;              /* conv with padding: per-image floats for the zero-padded input
+                                  (kept for the weight gradient; backward reuses it for dL/d(padded in)) */
+    long wt_off;               /* conv: batch-independent floats for the weights transposed to
+                                  [ky][kx][co][ci], so dL/din vectorizes over input channels */
     bool need_din;             /* false for the first layer: no one wants dLoss/dx */
 } PlanLayer;
 

@@ -28,7 +28,8 @@ static int text_width(const char *s)
 const char *summary_count(char *buf, size_t n, long v)
 {
     char digits[32];
-    snprintf(digits, sizeof digits, "%ld", v < 0 ? -v : v);
+    /* the magnitude as unsigned, so that LONG_MIN has one too */
+    snprintf(digits, sizeof digits, "%lu", v < 0 ? 0UL - (unsigned long)v : (unsigned long)v);
     size_t len = strlen(digits), o = 0;
     if (v < 0 && o + 1 < n) buf[o++] = '-';
     for (size_t i = 0; i < len && o + 2 < n; i++) {

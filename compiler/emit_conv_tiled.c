@@ -1,0 +1,276 @@
+/* emit_conv_tiled.c — the fast path for conv: register-tiled vector kernels.
+ *
+ * Following DESIGN.md (and Georganas et al., SC'18), each kernel keeps a tile
+ * of accumulators in vector registers — GCC vector extensions (cnn_vf, also
+ * understood by clang), because both compilers keep those in registers where
+ * they would spill a plain float array:
+ *   forward        TX output pixels × all output channels, over (ky, kx, ci)
+ *   dL/dweight     CT input channels × all output channels, over (b, y, x)
+ *   dL/din         all input channels of one padded input pixel, over co,
+ *                  from weights transposed to [ky][kx][co][ci]
+ * The input is first copied into a zero-padded buffer (kept for dL/dweight),
+ * so no inner loop tests bounds.  Used when the output channels (and, for
+ * dL/din, the input channels) are a whole number of vectors; otherwise
+ * emit_conv.c's plain loops are emitted.  This file only decides and emits;
+ * the arithmetic is the same as emit_conv.c's, in another order. */
+#include "emit.h"
+
+/* Tile sizes from the register budget: 32 vector registers with AVX-512, 16
+ * without; the weight (or gradient) vectors and one broadcast need their own. */
+static int tile_size(const Emitter *e, long nv, long limit)
+{
+    int regs = e->vlen == 16 ? 32 : 16;
+    long t = (regs - nv - 2) / (nv ? nv : 1);
+    if (t > 8) t = 8;
+    if (t > limit) t = limit;
+    return t < 1 ? 1 : (int)t;
+}
+
+static bool conv_is_tiled(const Emitter *e, const Layer *l)
+{
+    return l->kind->tag == LAYER_CONV && l->a.n % e->vlen == 0;
+}
+
+static bool din_is_tiled(const Emitter *e, const PlanLayer *pl)
+{
+    return pl->wt_off >= 0 && pl->l->in.c % e->vlen == 0;
+}
+
+/* The constants the tiled kernels use, emitted into the model's enum. */
+void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    if (!conv_is_tiled(e, l)) return;
+    long nv = l->a.n / e->vlen;
+    emit(e, "@SRC_H = %ld, @SRC_W = %ld,   /* the input with its padding */", l->in.h + 2L * l->a.ph,
+         l->in.w + 2L * l->a.pw);
+    emit(e, "@TX = %d, @CT = %d,   /* register tiles: output pixels, input channels */",
+         tile_size(e, nv, l->out.w), tile_size(e, nv, l->in.c));
+    if (pl->pad_off >= 0) emit(e, "@PADDED = %ld,   /* the zero-padded input: acts + B*%ld */", pl->pad_off, pl->pad_off);
+    if (pl->wt_off >= 0) emit(e, "@WT = %ld,   /* transposed weights, at acts + B*ACT_PER_IMAGE */", pl->wt_off);
+}
+
+static const char *tap(const Layer *l)
+{
+    return l->a.flip ? "(@KH - 1 - ky) * @KW + (@KW - 1 - kx)" : "ky * @KW + kx";
+}
+
+/* for t < n: for v < NV: body — the tile loops, fully unrolled by the compiler. */
+static void emit_tile_loops(Emitter *e, const char *n, const char *body)
+{
+    emit(e, "for (int t = 0; t < %s; t++)", n);
+    emit(e, "    for (int v = 0; v < NV; v++) %s", body);
+}
+
+/* ---- forward ----------------------------------------------------------------------- */
+
+static void emit_forward_tile(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    emit(e, "/* %s: TX output pixels of one row, all channels; src is the first pixel's receptive field */",
+         l->name);
+    emit(e, "static inline __attribute__((always_inline)) void %s_forward_tile(const float *restrict src,", l->name);
+    emit(e, "    const float *restrict weight, const float *restrict bias, float *restrict po, const int tx)");
+    emit_open(e, "{");
+    if (!l->a.bias) emit(e, "(void)bias;");
+    emit(e, "enum { NV = @OC / CNN_VLEN };");
+    emit(e, "cnn_vf acc[@TX][NV];");
+    emit_tile_loops(e, "tx", l->a.bias ? "acc[t][v] = *(const cnn_vf *)(bias + v * CNN_VLEN);"
+                                       : "acc[t][v] = (cnn_vf){0};");
+    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
+    emit(e, "const float *restrict px = src + ((size_t)ky * @DH * @SRC_W + (size_t)kx * @DW) * @IC;");
+    emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
+    emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+    emit(e, "cnn_vf w[NV];");
+    emit(e, "for (int v = 0; v < NV; v++) w[v] = *(const cnn_vf *)(wk + ci * @OC + v * CNN_VLEN);");
+    emit_open(e, "for (int t = 0; t < tx; t++) {");
+    emit(e, "const float xv = px[(size_t)t * @SW * @IC + ci];");
+    emit(e, "for (int v = 0; v < NV; v++) acc[t][v] += xv * w[v];");
+    emit_close(e, "t");
+    emit_close(e, "ci");
+    emit_close(e, "kx");
+    emit_close(e, "ky");
+    emit_tile_loops(e, "tx", "*(cnn_vf *)(po + t * @OC + v * CNN_VLEN) = acc[t][v];");
+    emit_close(e, NULL);
+    emit_blank(e);
+}
+
+/* Copies each image into the middle of a zeroed (IH+2PH)×(IW+2PW) buffer. */
+static void emit_pad_input(Emitter *e)
+{
+    emit(e, "float *restrict padded = c->acts + (size_t)c->batch * @PADDED;");
+    emit_batch_loop(e);
+    emit(e, "float *restrict dst = padded + (size_t)b * @SRC_H * @SRC_W * @IC;");
+    emit(e, "memset(dst, 0, sizeof(float) * @SRC_H * @SRC_W * @IC);");
+    emit(e, "for (int y = 0; y < @IH; y++)");
+    emit(e, "    memcpy(dst + ((size_t)(y + @PH) * @SRC_W + @PW) * @IC, in + ((size_t)b * @IH + y) * @IW * @IC,");
+    emit(e, "           sizeof(float) * @IW * @IC);");
+    emit_close(e, "b");
+    emit(e, "const float *restrict src = padded;");
+}
+
+static void emit_conv_forward_tiled(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    emit_forward_tile(e, pl);
+    emit(e, "/* out[b,y,x,co] = bias[co] + Σ_{ky,kx,ci} in[b, y·SH−PH+ky·DH, x·SW−PW+kx·DW, ci] · w[%s, ci, co] */",
+         l->a.flip ? "KH−1−ky, KW−1−kx" : "ky, kx");
+    emit_forward_open(e, pl, true);
+    emit(e, "const float *restrict weight = c->params + @WEIGHT;   /* [@KH][@KW][@IC][@OC] */");
+    emit(e, "const float *restrict bias = %s;", l->a.bias ? "c->params + @BIAS" : "NULL");
+    if (pl->pad_off >= 0) emit_pad_input(e);
+    else emit(e, "const float *restrict src = in;");
+    emit_batch_loop(e);
+    emit_open(e, "for (int y = 0; y < @OH; y++) {");
+    emit(e, "const float *restrict row = src + ((size_t)b * @SRC_H + (size_t)y * @SH) * @SRC_W * @IC;");
+    emit(e, "float *restrict po = out + ((size_t)b * @OH + y) * @OW * @OC;");
+    emit(e, "int x = 0;");
+    emit(e, "for (; x + @TX <= @OW; x += @TX)");
+    emit(e, "    %s_forward_tile(row + (size_t)x * @SW * @IC, weight, bias, po + (size_t)x * @OC, @TX);", l->name);
+    emit(e, "for (; x < @OW; x++)");
+    emit(e, "    %s_forward_tile(row + (size_t)x * @SW * @IC, weight, bias, po + (size_t)x * @OC, 1);", l->name);
+    emit_close(e, "y");
+    emit_close(e, "b");
+    emit_close(e, NULL);
+}
+
+/* ---- backward ---------------------------------------------------------------------- */
+
+static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    emit(e, "/* %s: dL/dweight for tap (ky,kx) and ct input channels from ci0, all output channels:", l->name);
+    emit(e, "   Σ over images and output pixels of src[b, y·SH+ky·DH, x·SW+kx·DW, ci] · dout[b,y,x,co] */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_tile(const float *restrict src,", l->name);
+    emit(e, "    const float *restrict dout, float *restrict dw, const int batch, const int ky, const int kx,");
+    emit(e, "    const int ci0, const int ct)");
+    emit_open(e, "{");
+    emit(e, "enum { NV = @OC / CNN_VLEN };");
+    emit(e, "cnn_vf acc[@CT][NV];");
+    emit_tile_loops(e, "ct", "acc[t][v] = (cnn_vf){0};");
+    emit_open(e, "for (int b = 0; b < batch; b++) {");
+    emit_open(e, "for (int y = 0; y < @OH; y++) {");
+    emit(e, "const float *restrict srow = src + (((size_t)b * @SRC_H + (size_t)y * @SH + (size_t)ky * @DH) * @SRC_W");
+    emit(e, "                                     + (size_t)kx * @DW) * @IC + ci0;");
+    emit(e, "const float *restrict grow = dout + ((size_t)b * @OH + y) * @OW * @OC;");
+    emit_open(e, "for (int x = 0; x < @OW; x++) {");
+    emit(e, "cnn_vf g[NV];");
+    emit(e, "for (int v = 0; v < NV; v++) g[v] = *(const cnn_vf *)(grow + (size_t)x * @OC + v * CNN_VLEN);");
+    emit_open(e, "for (int t = 0; t < ct; t++) {");
+    emit(e, "const float xv = srow[(size_t)x * @SW * @IC + t];");
+    emit(e, "for (int v = 0; v < NV; v++) acc[t][v] += xv * g[v];");
+    emit_close(e, "t");
+    emit_close(e, "x");
+    emit_close(e, "y");
+    emit_close(e, "b");
+    emit_tile_loops(e, "ct", "*(cnn_vf *)(dw + (size_t)t * @OC + v * CNN_VLEN) = acc[t][v];");
+    emit_close(e, NULL);
+    emit_blank(e);
+}
+
+static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    long blocks = (l->in.c + tile_size(e, l->a.n / e->vlen, l->in.c) - 1) / tile_size(e, l->a.n / e->vlen, l->in.c);
+    emit(e, "/* dL/dweight: one thread per (ky, kx, block of CT input channels), each summed in a fixed order */");
+    emit(e, "enum { CI_BLOCKS = (@IC + @CT - 1) / @CT };");
+    emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
+    emit(e, "#pragma omp parallel for");
+    emit_open(e, "for (int r = 0; r < @KH * @KW * CI_BLOCKS; r++) {");
+    emit(e, "const int ky = r / (@KW * CI_BLOCKS), kx = r / CI_BLOCKS %% @KW, ci0 = r %% CI_BLOCKS * @CT;");
+    emit(e, "float *restrict dw = dweight + ((size_t)(%s) * @IC + ci0) * @OC;", tap(l));
+    if (l->in.c % tile_size(e, l->a.n / e->vlen, l->in.c) == 0) {
+        emit(e, "%s_weight_grad_tile(src, dout, dw, c->batch, ky, kx, ci0, @CT);", l->name);
+    } else {
+        emit(e, "if (ci0 + @CT <= @IC) %s_weight_grad_tile(src, dout, dw, c->batch, ky, kx, ci0, @CT);", l->name);
+        emit(e, "else %s_weight_grad_tile(src, dout, dw, c->batch, ky, kx, ci0, @IC %% @CT);", l->name);
+    }
+    emit_close(e, "r");
+    (void)blocks;
+}
+
+/* dL/d(padded in) += dout[b,y,x,co] · wT[tap,co,ci] for every tap; then the
+ * padding is cropped off.  Per image, so images go to threads. */
+static void emit_din_tiled(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    bool padded = pl->pad_off >= 0;
+    emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, written as a scatter:");
+    emit(e, "   every output pixel adds dout[co] · w[tap, ci, co] to each input pixel it read */");
+    emit(e, "enum { NIV = @IC / CNN_VLEN };");
+    emit(e, "const float *restrict weight = c->params + @WEIGHT;");
+    emit(e, "float *restrict wt = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WT;   /* [@KH·@KW][@OC][@IC] */");
+    emit(e, "for (int k = 0; k < @KH * @KW; k++)");
+    emit(e, "    for (int ci = 0; ci < @IC; ci++)");
+    emit(e, "        for (int co = 0; co < @OC; co++)");
+    emit(e, "            wt[((size_t)k * @OC + co) * @IC + ci] = weight[((size_t)k * @IC + ci) * @OC + co];");
+    emit_batch_loop(e);
+    if (padded) {
+        emit(e, "/* the padded input is no longer needed: it becomes dL/d(padded input) */");
+        emit(e, "float *restrict dimg = padded + (size_t)b * @SRC_H * @SRC_W * @IC;");
+        emit(e, "memset(dimg, 0, sizeof(float) * @SRC_H * @SRC_W * @IC);");
+    } else {
+        emit(e, "float *restrict dimg = din + (size_t)b * @IH * @IW * @IC;");
+        emit(e, "memset(dimg, 0, sizeof(float) * @IH * @IW * @IC);");
+    }
+    emit_open(e, "for (int y = 0; y < @OH; y++) {");
+    emit_open(e, "for (int x = 0; x < @OW; x++) {");
+    emit(e, "const float *restrict g = dout + (((size_t)b * @OH + y) * @OW + x) * @OC;");
+    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
+    emit(e, "float *restrict d = dimg + (((size_t)y * @SH + (size_t)ky * @DH) * @SRC_W + (size_t)x * @SW + (size_t)kx * @DW) * @IC;");
+    emit(e, "const float *restrict wk = wt + (size_t)(%s) * @OC * @IC;", tap(l));
+    emit(e, "cnn_vf acc[NIV];");
+    emit(e, "for (int v = 0; v < NIV; v++) acc[v] = *(const cnn_vf *)(d + v * CNN_VLEN);");
+    emit(e, "for (int co = 0; co < @OC; co++)");
+    emit(e, "    for (int v = 0; v < NIV; v++) acc[v] += g[co] * *(const cnn_vf *)(wk + (size_t)co * @IC + v * CNN_VLEN);");
+    emit(e, "for (int v = 0; v < NIV; v++) *(cnn_vf *)(d + v * CNN_VLEN) = acc[v];");
+    emit_close(e, "kx");
+    emit_close(e, "ky");
+    emit_close(e, "x");
+    emit_close(e, "y");
+    if (padded) {
+        emit(e, "for (int y = 0; y < @IH; y++)");
+        emit(e, "    memcpy(din + ((size_t)b * @IH + y) * @IW * @IC, dimg + ((size_t)(y + @PH) * @SRC_W + @PW) * @IC,");
+        emit(e, "           sizeof(float) * @IW * @IC);");
+    }
+    emit_close(e, "b");
+}
+
+static void emit_conv_backward_tiled(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    emit_weight_grad_tile(e, pl);
+    emit_backward_open(e, pl, pl->pad_off < 0, false);
+    if (pl->pad_off >= 0) {
+        emit(e, "float *restrict padded = c->acts + (size_t)c->batch * @PADDED;   /* kept by forward */");
+        emit(e, "const float *restrict src = padded;");
+    } else {
+        emit(e, "const float *restrict src = in;");
+    }
+    emit_bias_grad_shared(e, l);
+    emit_weight_grad_tiled(e, pl);
+    if (din_is_tiled(e, pl)) {
+        emit_din_tiled(e, pl);
+    } else {
+        emit_din_open(e, pl);
+        emit_conv_din_generic(e, pl);
+        emit_din_close(e, pl);
+    }
+    emit_close(e, NULL);
+}
+
+void emit_conv_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    (void)p;
+    if (conv_is_tiled(e, pl->l)) emit_conv_forward_tiled(e, pl);
+    else emit_conv_forward_generic(e, pl);
+}
+
+void emit_conv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
+{
+    (void)p;
+    if (conv_is_tiled(e, pl->l)) emit_conv_backward_tiled(e, pl);
+    else emit_conv_backward_generic(e, pl);
+}
