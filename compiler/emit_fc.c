@@ -8,26 +8,40 @@
  * everything after it sees the same vector PyTorch would. */
 #include "emit.h"
 
+/* Images are taken FC_BLOCK at a time so each weight row, read once, serves
+ * all of them: an fc layer's weights are often larger than the cache, and one
+ * image's matrix-vector product would stream them from memory every time. */
+enum { FC_BLOCK = 8 };
+
+static void emit_image_blocks_open(Emitter *e)
+{
+    emit(e, "#pragma omp parallel for");
+    emit_open(e, "for (int b0 = 0; b0 < c->batch; b0 += %d) {", FC_BLOCK);
+    emit(e, "const int nb = c->batch - b0 < %d ? c->batch - b0 : %d;", FC_BLOCK, FC_BLOCK);
+}
+
 void emit_fc_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
     const Layer *l = pl->l;
-    emit(e, "/* out[b,o] = bias[o] + Σ_i in[b,i] · w[i,o] */");
+    emit(e, "/* out[b,o] = bias[o] + Σ_i in[b,i] · w[i,o], %d images at a time */", FC_BLOCK);
     emit_forward_open(e, pl, true);
     emit(e, "enum { IN = @IH * @IW * @IC };");
     emit(e, "const float *restrict weight = c->params + @WEIGHT;   /* [IN][@OC] */");
     if (l->a.bias) emit(e, "const float *restrict bias = c->params + @BIAS;       /* [@OC] */");
-    emit_batch_loop(e);
-    emit(e, "const float *restrict px = in + (size_t)b * IN;");
-    emit(e, "float *restrict po = out + (size_t)b * @OC;");
-    emit(e, "for (int o = 0; o < @OC; o++) po[o] = %s;", l->a.bias ? "bias[o]" : "0.0f");
+    emit_image_blocks_open(e);
+    emit(e, "float *restrict po = out + (size_t)b0 * @OC;");
+    emit(e, "for (int t = 0; t < nb; t++)");
+    emit(e, "    for (int o = 0; o < @OC; o++) po[t * @OC + o] = %s;", l->a.bias ? "bias[o]" : "0.0f");
     emit_open(e, "for (int i = 0; i < IN; i++) {");
-    emit(e, "const float v = px[i];");
     emit(e, "const float *restrict row = weight + (size_t)i * @OC;");
+    emit_open(e, "for (int t = 0; t < nb; t++) {");
+    emit(e, "const float v = in[(size_t)(b0 + t) * IN + i];");
     emit(e, "#pragma omp simd");
-    emit(e, "for (int o = 0; o < @OC; o++) po[o] += v * row[o];");
+    emit(e, "for (int o = 0; o < @OC; o++) po[t * @OC + o] += v * row[o];");
+    emit_close(e, "t");
     emit_close(e, "i");
-    emit_close(e, "b");
+    emit_close(e, "b0");
     emit_close(e, NULL);
 }
 
@@ -40,7 +54,6 @@ void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     if (l->a.bias) {
         emit(e, "/* dL/dbias[o] = Σ_b dout[b,o] */");
         emit(e, "float *restrict dbias = c->grads + @BIAS;");
-        emit(e, "#pragma omp simd");
         emit(e, "for (int o = 0; o < @OC; o++) dbias[o] = 0.0f;");
         emit(e, "for (int b = 0; b < c->batch; b++)");
         emit(e, "    for (int o = 0; o < @OC; o++) dbias[o] += dout[(size_t)b * @OC + o];");
@@ -60,18 +73,20 @@ void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit_close(e, "i");
     {
         emit_din_open(e, pl);
-        emit(e, "/* dL/din[b,i] = Σ_o dout[b,o] · w[i,o] */");
+        emit(e, "/* dL/din[b,i] = Σ_o dout[b,o] · w[i,o], %d images per pass over the weights */", FC_BLOCK);
         emit(e, "const float *restrict weight = c->params + @WEIGHT;");
-        emit_batch_loop(e);
-        emit(e, "const float *restrict g = dout + (size_t)b * @OC;");
+        emit_image_blocks_open(e);
         emit_open(e, "for (int i = 0; i < IN; i++) {");
         emit(e, "const float *restrict row = weight + (size_t)i * @OC;");
+        emit_open(e, "for (int t = 0; t < nb; t++) {");
+        emit(e, "const float *restrict g = dout + (size_t)(b0 + t) * @OC;");
         emit(e, "float s = 0.0f;");
         emit(e, "#pragma omp simd reduction(+:s)");
         emit(e, "for (int o = 0; o < @OC; o++) s += g[o] * row[o];");
-        emit(e, "din[(size_t)b * IN + i] = s;");
+        emit(e, "din[(size_t)(b0 + t) * IN + i] = s;");
+        emit_close(e, "t");
         emit_close(e, "i");
-        emit_close(e, "b");
+        emit_close(e, "b0");
         emit_din_close(e, pl);
     }
     emit_close(e, NULL);
