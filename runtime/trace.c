@@ -11,6 +11,7 @@
  *   output        float32 [B,outputs]   the first forward's output
  *   loss          float32 [1]           its loss
  *   grad.<name>   every trainable tensor's gradient, PyTorch layout
+ *   grad.input    dLoss/dx of the first backward, [B,H,W,C] like x
  *   after.<name>  every tensor (trainable and statistics) after N steps
  *   losses        float32 [N]           the loss each step computed
  * The N steps are what a PyTorch loop of N x (zero_grad, forward, loss,
@@ -29,6 +30,7 @@ typedef struct CnnTrace {
     float *target;     /* [b][outputs] when y holds targets */
     float *output;     /* [b][outputs] the first forward's output */
     float *grads;      /* [param_floats] the first backward's gradient */
+    float *dinput;     /* [b][in_h][in_w][in_c] the first backward's dLoss/dx */
     float *losses;     /* [max(steps, 1)] */
 } CnnTrace;
 
@@ -82,7 +84,8 @@ static bool cnn_trace_setup(CnnTrace *t, const CnnModel *m, const char *init, co
     t->output = malloc((size_t)t->b * m->outputs * sizeof(float));
     t->grads = malloc((size_t)(m->param_floats + 1) * sizeof(float));
     t->losses = malloc((size_t)(steps > 0 ? steps : 1) * sizeof(float));
-    if (!t->output || !t->grads || !t->losses) return cnn_fail(e, "out of memory");
+    t->dinput = malloc((size_t)t->b * cnn_model_in_floats(m) * sizeof(float));
+    if (!t->output || !t->grads || !t->losses || !t->dinput) return cnn_fail(e, "out of memory");
     return cnn_optim_alloc(&t->opt, &cfg, m->param_floats, e);
 }
 
@@ -102,7 +105,9 @@ static void cnn_trace_run(CnnTrace *t, int steps)
     c->batch = t->b;
     c->training = 1;
     c->seed = 0;
+    c->dinput = t->dinput;     /* only the first backward: the course's dL/dX */
     t->losses[0] = cnn_trace_pass(t, true);
+    c->dinput = NULL;
     memcpy(t->grads, c->grads, (size_t)t->net.m->param_floats * sizeof(float));
     for (int s = 0; s < steps; s++) {
         if (s > 0) t->losses[s] = cnn_trace_pass(t, false);
@@ -115,8 +120,10 @@ static bool cnn_trace_write(CnnTrace *t, const char *path, int steps, CnnErr *e)
     const CnnModel *m = t->net.m;
     CnnNpzWriter w;
     long oshape[2] = {t->b, m->outputs}, one = 1, nsteps = steps;
+    long xshape[4] = {t->b, m->in_h, m->in_w, m->in_c};
     if (!cnn_npz_begin(&w, path, e)) return false;
     bool ok = cnn_npz_add(&w, "output", CNN_F4, 2, oshape, t->output, e)
+              && cnn_npz_add(&w, "grad.input", CNN_F4, 4, xshape, t->dinput, e)
               && cnn_npz_add(&w, "loss", CNN_F4, 1, &one, t->losses, e)
               && cnn_npz_add(&w, "losses", CNN_F4, 1, &nsteps, t->losses, e);
     for (int pass = 0; pass < 2; pass++)
@@ -154,6 +161,7 @@ int cnn_trace(const CnnModel *m, const char *init, const char *batch_file, int s
     free(t.target);
     free(t.output);
     free(t.grads);
+    free(t.dinput);
     free(t.losses);
     return ok ? 0 : 1;
 }
