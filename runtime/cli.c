@@ -14,13 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_GRADCHECK = 8, CMD_TRACE = 16, CMD_ALL = 31 };
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_GRADCHECK = 8, CMD_TRACE = 16, CMD_BENCH = 32, CMD_ALL = 63 };
 
 typedef struct CnnArgs {
     CnnTrainOptions train;        /* data, optimizer, epochs, batch, seed, files */
     const char *weights, *batch_file, *out;
     int threads, steps;
-    bool no_shuffle, help;
+    bool no_shuffle, help, csv;
     char **files;
     int nfiles;
 } CnnArgs;
@@ -38,7 +38,7 @@ typedef struct CnnFlag {
 
 #define AT(field) offsetof(CnnArgs, field)
 #define DATA (CMD_TRAIN | CMD_EVAL)
-#define OPT (CMD_TRAIN | CMD_TRACE)
+#define OPT (CMD_TRAIN | CMD_TRACE | CMD_BENCH)
 static const CnnFlag cnn_flags[] = {
     {"--train-images", DATA, ARG_STRING, AT(train.data.train_images), 0, "F", "IDX training images (N,H,W[,C]), plain or .gz (eval: ignored)"},
     {"--train-labels", DATA, ARG_STRING, AT(train.data.train_labels), 0, "F", "IDX training labels (N,)"},
@@ -48,7 +48,7 @@ static const CnnFlag cnn_flags[] = {
     {"--test-csv", DATA, ARG_STRING, AT(train.data.test_csv), 0, "F", "CSV test set (instead of the held-out 10%)"},
     {"--limit", CMD_TRAIN, ARG_COUNT, AT(train.data.limit), 0, "N", "use only the first N training images"},
     {"--epochs", CMD_TRAIN, ARG_COUNT, AT(train.epochs), 0, "N", "train up to N epochs in total (default: the model's)"},
-    {"--batch", CMD_TRAIN | CMD_EVAL, ARG_COUNT, AT(train.batch), 0, "N", "images per batch (default: the model's)"},
+    {"--batch", CMD_TRAIN | CMD_EVAL | CMD_BENCH, ARG_COUNT, AT(train.batch), 0, "N", "images per batch (default: the model's)"},
     {"--batch", CMD_TRACE, ARG_STRING, AT(batch_file), 0, "B.npz", "the batch: x [B,H,W,C] float32, y labels [B] or targets [B,outputs]"},
     {"--steps", CMD_TRACE, ARG_INT, AT(steps), 0, "N", "optimizer steps on the batch (default 1)"},
     {"--out", CMD_TRACE, ARG_STRING, AT(out), 0, "T.npz", "where to write output, loss, grad.* and after.*"},
@@ -67,6 +67,7 @@ static const CnnFlag cnn_flags[] = {
     {"--quiet", CMD_TRAIN, ARG_FLAG, AT(train.quiet), 0, NULL, "print only the last epoch's line"},
     {"--weights", CMD_EVAL | CMD_PREDICT, ARG_STRING, AT(weights), 0, "W.npz", "the weights to use (required)"},
     {"--threads", CMD_ALL, ARG_COUNT, AT(threads), 0, "N", "OpenMP threads (default: all cores)"},
+    {"--csv-out", CMD_BENCH, ARG_FLAG, AT(csv), 0, NULL, "print the figures as CSV (for bench/)"},
     {"--help", CMD_ALL, ARG_FLAG, AT(help), 0, NULL, "this text"},
 };
 
@@ -81,6 +82,8 @@ static const struct {
     {"gradcheck", CMD_GRADCHECK, "[--seed N]", "compare backward() with finite differences, every parameter tensor"},
     {"trace", CMD_TRACE, "--init W.npz --batch B.npz --steps N --out T.npz [optimizer options]",
      "dump one batch's output, loss, gradients and updated weights (PyTorch tests)"},
+    {"bench", CMD_BENCH, "[--batch N] [--threads N] [optimizer options]",
+     "training and inference images/s and single-image latency on synthetic data"},
 };
 enum { NCOMMANDS = sizeof cnn_commands / sizeof cnn_commands[0], NFLAGS = sizeof cnn_flags / sizeof cnn_flags[0] };
 
@@ -262,6 +265,7 @@ static int cnn_run(const CnnModel *m, int c, CnnArgs *a)
         if (a->nfiles == 0) return cnn_usage_error(c, "%s", "no FILE to classify", NULL);
         return cnn_predict(m, a->weights, a->files, a->nfiles);
     case CMD_GRADCHECK: return cnn_gradcheck(m, a->train.seed);
+    case CMD_BENCH: return cnn_bench(m, a->train.batch, &a->train.opt, a->train.opt_set, a->csv);
     default:
         if ((status = cnn_require(c, a->train.init, "--init")) || (status = cnn_require(c, a->batch_file, "--batch"))
             || (status = cnn_require(c, a->out, "--out")))
@@ -281,7 +285,7 @@ int cnn_main(const CnnModel *m, int argc, char **argv)
     int c = 0;
     while (c < NCOMMANDS && strcmp(argv[1], cnn_commands[c].name) != 0) c++;
     if (c == NCOMMANDS) {
-        fprintf(stderr, "error: unknown command '%s'; the commands are train, eval, predict, gradcheck, trace "
+        fprintf(stderr, "error: unknown command '%s'; the commands are train, eval, predict, gradcheck, trace, bench "
                         "(see '%s --help')\n", argv[1], cnn_prog);
         return 2;
     }

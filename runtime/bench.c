@@ -1,0 +1,94 @@
+/* bench.c — `EXE bench`: how fast this model trains and infers here.
+ *
+ * Synthetic data (uniform pixels, random labels), so no file loading is
+ * timed.  Three figures, each the median of five repetitions after a
+ * warm-up: training images/s (forward, loss, backward and the optimizer step
+ * at the given batch), inference images/s (forward in eval mode at the same
+ * batch) and single-image latency (forward of one image).  A repetition runs
+ * at least 0.2 s, so timer resolution does not matter.  bench/ compares these
+ * with PyTorch on the same machine in the same run. */
+#include "rt.h"
+#include <stdio.h>
+#include <omp.h>
+#include <stdlib.h>
+
+enum { BENCH_REPS = 5 };
+#define BENCH_MIN_SECONDS 0.2
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[n / 2];
+}
+
+static void bench_train_step(CnnNet *n, CnnOptim *o)
+{
+    const float *out = n->m->forward(&n->ctx, n->x);
+    cnn_loss(n->m, out, n->label, NULL, n->ctx.batch, n->dout, NULL);
+    n->m->backward(&n->ctx, n->x, n->dout);
+    cnn_optim_step(o, n->ctx.params, n->ctx.grads);
+}
+
+/* Calls to `work` per second, median of BENCH_REPS timed repetitions. */
+static double bench_rate(CnnNet *n, CnnOptim *o, int training)
+{
+    double rates[BENCH_REPS];
+    n->ctx.training = training;
+    for (int w = 0; w < 3; w++) training ? bench_train_step(n, o) : (void)n->m->forward(&n->ctx, n->x);
+    for (int r = 0; r < BENCH_REPS; r++) {
+        long calls = 0;
+        double t0 = cnn_now(), t;
+        do {
+            if (training) bench_train_step(n, o);
+            else n->m->forward(&n->ctx, n->x);
+            calls++;
+        } while ((t = cnn_now() - t0) < BENCH_MIN_SECONDS);
+        rates[r] = (double)calls / t;
+    }
+    return median(rates, BENCH_REPS);
+}
+
+static void bench_fill(CnnNet *n, int batch, CnnRng *rng)
+{
+    long in = cnn_model_in_floats(n->m);
+    for (long i = 0; i < in * batch; i++) n->x[i] = (float)cnn_rng_uniform(rng);
+    for (int b = 0; b < batch; b++) n->label[b] = (int32_t)cnn_rng_below(rng, (uint64_t)cnn_model_classes(n->m));
+}
+
+int cnn_bench(const CnnModel *m, int batch, const CnnOptimConfig *opt, unsigned opt_set, bool csv)
+{
+    CnnErr e;
+    CnnNet n;
+    CnnOptim o = {0};
+    CnnRng rng;
+    if (batch <= 0) batch = m->batch > 0 ? m->batch : 64;
+    CnnOptimConfig cfg = cnn_optim_defaults(m);
+    cnn_optim_override(&cfg, opt, opt_set);
+    if (!cnn_net_alloc(&n, m, batch, &e) || !cnn_optim_alloc(&o, &cfg, m->param_floats, &e)) {
+        cnn_print_error(&e);
+        cnn_net_free(&n);
+        return 1;
+    }
+    cnn_rng_seed(&rng, 1);
+    cnn_net_init(&n, &rng);
+    bench_fill(&n, batch, &rng);
+    n.ctx.batch = batch;
+    double train = bench_rate(&n, &o, 1) * batch;
+    double infer = bench_rate(&n, &o, 0) * batch;
+    n.ctx.batch = 1;
+    double latency = 1000.0 / bench_rate(&n, &o, 0);
+    if (csv)
+        printf("train_img_s,infer_img_s,latency_ms\n%.1f,%.1f,%.4f\n", train, infer, latency);
+    else
+        printf("%s: train %.0f img/s (batch %d, %s) | inference %.0f img/s | latency %.3f ms | %d threads\n",
+               m->name, train, batch, cnn_optim_name(cfg.kind), infer, latency, omp_get_max_threads());
+    cnn_optim_free(&o);
+    cnn_net_free(&n);
+    return 0;
+}
