@@ -16,6 +16,10 @@
 %define api.prefix {cnn_}
 %define api.location.type {Loc}
 %define parse.error custom
+/* Reduce only on a lookahead that fits: otherwise `conv 5x5x` (a bad token
+ * after the word) would first reduce `conv` to a statement and add it to the
+ * AST, and the checker would report the same mistake a second time. */
+%define lr.default-reduction consistent
 %locations
 %param {void *scanner}
 %parse-param {ParseState *ps}

@@ -6,20 +6,36 @@ CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 UNIT_BIN  := $(B)/tests/unit-tests
 
-test: all $(TEST_DEPS_STAMP) unit-test diag-test examples-test $(if $(wildcard runtime/runtime.mk),runtime-test)
+test: all $(TEST_DEPS_STAMP) unit-test diag-test summary-test examples-test course-test $(if $(wildcard runtime/runtime.mk),runtime-test)
 	@echo "make test: all suites passed"
 
 diag-test: $(B)/cnnc
 	bash tests/run-diag.sh $(B)/cnnc
+
+# Layer tables against the `# expect-stdout:` lines worked by hand in tests/summary/.
+summary-test: $(B)/cnnc
+	bash tests/run-summary.sh $(B)/cnnc
 
 # Every example must check, summarize and emit C that compiles warning-free
 # under gcc and clang with -Werror.
 examples-test: $(B)/cnnc
 	bash tests/compile-examples.sh $(B)/cnnc
 
-$(UNIT_BIN): $(UNIT_SRC) $(B)/libcnnc.a $(TEST_DEPS_STAMP)
+# The course's worked examples (/work/shared/course/EXAMPLES.md) through cnnc-built executables.
+.PHONY: course-test
+course-test: $(B)/cnnc $(B)/libcnnrt.a
+	/usr/bin/python3 tests/course/course_examples.py
+
+$(UNIT_BIN): $(UNIT_SRC) tests/unit/unit.h $(GRAMMAR_H) $(B)/libcnnc.a $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -iquote compiler -iquote $(B) -iquote runtime -o $@ $(UNIT_SRC) $(B)/libcnnc.a $(CHECK_LIBS) -lm
 
-unit-test: $(UNIT_BIN)
-	CK_DEFAULT_TIMEOUT=60 $(UNIT_BIN)
+# test_robust.c runs the built compiler on hostile files: $(B)/cnnc must exist.
+unit-test: $(UNIT_BIN) $(B)/cnnc
+	CK_DEFAULT_TIMEOUT=60 CNNC=$(B)/cnnc $(UNIT_BIN)
+
+# Every example built with `cnnc build` from outside the tree, then its gradcheck.
+.PHONY: gradcheck-test
+gradcheck-test: all
+	bash tests/run-gradcheck.sh $(B)/cnnc
+test: gradcheck-test
