@@ -478,9 +478,11 @@ static void check_optimizer(Checker *c, const Stmt *s)
         return;
     }
     const char *n = a->value.text;
+    /* Plain sgd has no momentum unless given one (torch.optim.SGD's default
+     * is 0); the runtime treats sgd with momentum > 0 as the momentum rule. */
     if (!strcmp(n, "adam")) t->optimizer = OPT_ADAM, t->lr = 0.001;
-    else if (!strcmp(n, "sgd")) t->optimizer = OPT_SGD, t->lr = 0.01;
-    else if (!strcmp(n, "momentum")) t->optimizer = OPT_MOMENTUM, t->lr = 0.01;
+    else if (!strcmp(n, "sgd")) t->optimizer = OPT_SGD, t->lr = 0.01, t->momentum = 0;
+    else if (!strcmp(n, "momentum")) t->optimizer = OPT_MOMENTUM, t->lr = 0.01, t->momentum = 0.9;
     else {
         const char *near = closest_word(c->arena, n, "adam sgd momentum");
         diag_error(c->diag, a->value.loc, "unknown optimizer '%s'%s%s%s cnnc has adam, sgd and momentum",
@@ -565,15 +567,22 @@ static void default_settings(Settings *t)
 
 /* The loss reads the last layer; cross-entropy already applies softmax, so a
  * trailing softmax is folded into it (as Keras does with from_logits). */
-static void choose_output(Model *m)
+static bool choose_output(Model *m, Diag *d)
 {
     int last = m->nlayers - 1;
-    if (m->settings.loss == LOSS_CROSSENTROPY && last > 0 && m->layers[last].kind->tag == LAYER_SOFTMAX) {
+    bool trailing_softmax = m->settings.loss == LOSS_CROSSENTROPY && m->layers[last].kind->tag == LAYER_SOFTMAX;
+    if (trailing_softmax && last == 0) {
+        diag_error(d, m->layers[0].loc, "softmax is the only layer, and the cross-entropy loss already applies "
+                   "softmax, so nothing would be left to train; add layers before it, or use loss mse");
+        return false;
+    }
+    if (trailing_softmax) {
         m->layers[last].folded = true;
         last--;
     }
     m->last = last;
     m->outputs = shape_size(m->layers[last].out);
+    return true;
 }
 
 /* A model name from the file's stem: letters, digits and _. */
@@ -615,6 +624,6 @@ Model *check_model(Arena *a, Diag *d, const Ast *ast)
         diag_error(d, m->input_loc, "the model has no layers; add some after the input, like conv 3x3x8; relu; fc 10");
         return m;
     }
-    choose_output(m);
+    choose_output(m, d);
     return m;
 }

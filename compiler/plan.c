@@ -145,7 +145,8 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
     q->in_buf = in_buf;
     q->weight_off = q->bias_off = q->stat_off = q->index_off = q->fixed_off = q->pad_off = q->wt_off = -1;
     q->need_din = l->id > 0;
-    if (q->need_din && shape_size(l->in) > p->dact_per_image) p->dact_per_image = shape_size(l->in);
+    /* a folded softmax has no backward: the loss's gradient goes to the layer before it */
+    if (q->need_din && !l->folded && shape_size(l->in) > p->dact_per_image) p->dact_per_image = shape_size(l->in);
     if (l->folded) {
         q->out_buf = NULL;
         q->out_off = -1;

@@ -101,7 +101,10 @@ static void details_text(char *buf, size_t n, const Layer *l)
         if (a->pw != a->ph) ADD("x%d", a->pw);
         if (a->pad_same) ADD(" (same)");
     }
-    if (windowed && (a->dh > 1 || a->dw > 1)) ADD("%sdilation %d", o ? ", " : "", a->dh);
+    if (windowed && (a->dh > 1 || a->dw > 1)) {
+        ADD("%sdilation %d", o ? ", " : "", a->dh);
+        if (a->dw != a->dh) ADD("x%d", a->dw);
+    }
     if (t == LAYER_DECONV && (a->oph || a->opw)) ADD("%soutpad %d", o ? ", " : "", a->oph);
     if ((t == LAYER_CONV || t == LAYER_DECONV || t == LAYER_FC) && !a->bias) ADD("%sno bias", o ? ", " : "");
     if (a->flip) ADD("%sflipped kernel (true convolution)", o ? ", " : "");
