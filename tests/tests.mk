@@ -39,3 +39,14 @@ unit-test: $(UNIT_BIN) $(B)/cnnc
 gradcheck-test: all
 	bash tests/run-gradcheck.sh $(B)/cnnc
 test: gradcheck-test
+
+# Fuzzing (tests/fuzz/fuzz.mk), hostile files (tests/bad-inputs/), sanitizers (tests/asan.mk).
+-include tests/fuzz/fuzz.mk
+
+# Generated code against PyTorch, tensor by tensor (tests/ref/ref.mk).
+include tests/ref/ref.mk
+test: ref-test
+
+# ONNX's own operator test cases (tests/onnx/onnx.mk).
+include tests/onnx/onnx.mk
+test: onnx-test

@@ -1,0 +1,18 @@
+# tests/ref/ref.mk — the PyTorch differential test (included from tests/tests.mk).
+# reference.py suite traces every model of tests/ref/models/ and examples/ in
+# PyTorch (one process); test_ref builds each with cnnc, traces it, and
+# compares every tensor.
+REF_DIR := $(B)/ref
+REF_BIN := $(B)/tests/test_ref
+
+$(REF_BIN): tests/ref/test_ref.c $(B)/libcnnrt.a runtime/rt.h runtime/cnnrt.h $(TEST_DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) $(CHECK_CFLAGS) -fopenmp -iquote runtime -o $@ $< \
+	    $(B)/libcnnrt.a $(CHECK_LIBS) -lz -lm
+
+.PHONY: ref-test
+ref-test: $(REF_BIN) $(B)/cnnc $(B)/libcnnrt.a
+	@rm -rf $(REF_DIR)
+	/usr/bin/python3 tests/ref/reference.py suite $(REF_DIR) tests/ref/models/*.cnn examples/*.cnn
+	@sed 's/^/note: /' $(REF_DIR)/skipped.txt
+	$(REF_BIN) $(abspath $(REF_DIR)) $(abspath $(B)/cnnc)
