@@ -266,6 +266,7 @@ static bool read_option(Checker *c, Layer *l, const Arg *arg)
     if (!strcmp(n, "flip")) return value_yes_no(c, v, "flip", &l->a.flip);
     if (!strcmp(n, "momentum")) return value_real(c, v, "batchnorm momentum", 0, 1, false, &l->a.momentum);
     if (!strcmp(n, "eps")) return value_real(c, v, "batchnorm eps", 0, 1, true, &l->a.eps);
+    if (!strcmp(n, "count_include_pad")) return value_yes_no(c, v, "count_include_pad", &l->a.count_pad);
     return false;
 }
 
@@ -276,6 +277,7 @@ static void layer_defaults(Layer *l)
     l->a.alpha = 0.01;
     l->a.momentum = 0.1;
     l->a.eps = 1e-5;
+    l->a.count_pad = true;
 }
 
 /* Reads the positional argument and the options; true if all were valid. */
@@ -285,8 +287,9 @@ static bool read_layer_args(Checker *c, Layer *l)
     unsigned seen = 0;
     for (const Arg *arg = l->stmt->args; arg; arg = arg->next) {
         if (arg->name) {
-            const char *opts[] = {"stride", "pad", "dilation", "outpad", "bias", "flip", "momentum", "eps"};
-            for (unsigned i = 0; i < 8; i++)
+            const char *opts[] = {"stride", "pad", "dilation", "outpad", "bias", "flip", "momentum", "eps",
+                                  "count_include_pad"};
+            for (unsigned i = 0; i < sizeof opts / sizeof *opts; i++)
                 if (!strcmp(arg->name, opts[i])) {
                     if (seen & (1u << i)) {
                         diag_error(c->diag, arg->name_loc, "%s is given twice; keep one", arg->name);

@@ -135,14 +135,30 @@ void emit_unpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 
 /* ---- average pools ---------------------------------------------------------------- */
 
+/* The divisor of window (y, x): KH·KW when padding counts (PyTorch's default
+ * count_include_pad), else the number of input pixels the window covers. */
+static void emit_avg_scale(Emitter *e, const Layer *l)
+{
+    if (l->a.count_pad || (!l->a.ph && !l->a.pw)) {
+        emit(e, "const float scale = 1.0f / (@KH * @KW);");
+        return;
+    }
+    emit(e, "const int y0 = y * @SH - @PH, x0 = x * @SW - @PW;   /* the window's corner, in padded coordinates */");
+    emit(e, "const int rows = (y0 + @KH < @IH ? y0 + @KH : @IH) - (y0 > 0 ? y0 : 0);");
+    emit(e, "const int cols = (x0 + @KW < @IW ? x0 + @KW : @IW) - (x0 > 0 ? x0 : 0);");
+    emit(e, "const float scale = 1.0f / (float)(rows * cols);   /* padding not counted */");
+}
+
 void emit_avgpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
-    emit(e, "/* out[b,y,x,c] = (Σ over the window of in[b,iy,ix,c]) / (KH·KW), padding counted as zeros */");
+    emit(e, "/* out[b,y,x,c] = (Σ over the window of in[b,iy,ix,c]) / %s */",
+         pl->l->a.count_pad ? "(KH·KW), padding counted as zeros" : "(the number of input pixels in the window)");
     emit_forward_open(e, pl, true);
     emit_batch_loop(e);
     emit_pixels_open(e, "@OH", "@OW");
     emit(e, "float acc[@OC] = {0};");
+    emit_avg_scale(e, pl->l);
     emit_window_open(e, pl->l);
     emit(e, "const float *restrict px = in + (((size_t)b * @IH + iy) * @IW + ix) * @IC;");
     emit(e, "#pragma omp simd");
@@ -150,7 +166,7 @@ void emit_avgpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit_window_close(e);
     emit(e, "float *restrict po = out + (((size_t)b * @OH + y) * @OW + x) * @OC;");
     emit(e, "#pragma omp simd");
-    emit(e, "for (int ch = 0; ch < @OC; ch++) po[ch] = acc[ch] * (1.0f / (@KH * @KW));");
+    emit(e, "for (int ch = 0; ch < @OC; ch++) po[ch] = acc[ch] * scale;");
     emit_pixels_close(e);
     emit_close(e, "b");
     emit_close(e, NULL);
@@ -162,16 +178,17 @@ void emit_avgpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit_backward_open(e, pl, false, false);
     {
         emit_din_open(e, pl);
-        emit(e, "/* every input in a window gets 1/(KH·KW) of that window's dL/dout */");
+        emit(e, "/* every input in a window gets the window's share (its divisor) of that window's dL/dout */");
         emit_batch_loop(e);
         emit(e, "float *restrict dimg = din + (size_t)b * @IH * @IW * @IC;");
         emit(e, "memset(dimg, 0, sizeof(float) * @IH * @IW * @IC);");
         emit_pixels_open(e, "@OH", "@OW");
         emit(e, "const float *restrict g = dout + (((size_t)b * @OH + y) * @OW + x) * @OC;");
+        emit_avg_scale(e, pl->l);
         emit_window_open(e, pl->l);
         emit(e, "float *restrict pd = dimg + ((size_t)iy * @IW + ix) * @IC;");
         emit(e, "#pragma omp simd");
-        emit(e, "for (int ch = 0; ch < @OC; ch++) pd[ch] += g[ch] * (1.0f / (@KH * @KW));");
+        emit(e, "for (int ch = 0; ch < @OC; ch++) pd[ch] += g[ch] * scale;");
         emit_window_close(e);
         emit_pixels_close(e);
         emit_close(e, "b");

@@ -281,7 +281,7 @@ const LayerKind layer_kinds[LAYER_COUNT] = {
                       deconv_infer, deconv_count, emit_deconv_forward, emit_deconv_backward},
     [LAYER_MAXPOOL] = {"pool", "maxpool", LAYER_MAXPOOL, "pool", POS_WINDOW, "stride pad",
                        pool_infer, pool_count, emit_maxpool_forward, emit_maxpool_backward},
-    [LAYER_AVGPOOL] = {"avgpool", NULL, LAYER_AVGPOOL, "avgpool", POS_WINDOW, "stride pad",
+    [LAYER_AVGPOOL] = {"avgpool", NULL, LAYER_AVGPOOL, "avgpool", POS_WINDOW, "stride pad count_include_pad",
                        pool_infer, pool_count, emit_avgpool_forward, emit_avgpool_backward},
     [LAYER_GLOBALAVGPOOL] = {"globalavgpool", NULL, LAYER_GLOBALAVGPOOL, "gap", POS_NONE, "",
                              globalavgpool_infer, plain_count, emit_gap_forward, emit_gap_backward},

@@ -33,6 +33,7 @@ typedef struct LayerArgs {
     int oph, opw;           /* deconv output padding */
     bool bias, flip;
     bool pad_same;          /* written as pad=same (for the table's details) */
+    bool count_pad;         /* avgpool: padding counts in the divisor (PyTorch's count_include_pad) */
     double alpha;           /* leakyrelu slope */
     double p;               /* dropout probability */
     double momentum, eps;   /* batchnorm */

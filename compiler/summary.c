@@ -107,6 +107,7 @@ static void details_text(char *buf, size_t n, const Layer *l)
     }
     if (t == LAYER_DECONV && (a->oph || a->opw)) ADD("%soutpad %d", o ? ", " : "", a->oph);
     if ((t == LAYER_CONV || t == LAYER_DECONV || t == LAYER_FC) && !a->bias) ADD("%sno bias", o ? ", " : "");
+    if (t == LAYER_AVGPOOL && !a->count_pad && (a->ph || a->pw)) ADD("%spadding not counted", o ? ", " : "");
     if (a->flip) ADD("%sflipped kernel (true convolution)", o ? ", " : "");
     if (l->kind->tag == LAYER_UNPOOL) ADD("undoes %s", l->pair->name);
     if (l->folded) ADD("folded into the cross-entropy loss");

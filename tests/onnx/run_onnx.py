@@ -400,10 +400,10 @@ def pool_layer(case, kind):
             n = x.shape[2 + a] + 2 * pads[a] - k[a]
             if n % s[a]:
                 raise Skip('ceil_mode=1 adds a partial window on %s (cnn rounds output sizes down)' % 'HW'[a])
+    extra = ''
     if kind == 'avgpool' and any(pads) and not case.int('count_include_pad', 0):
-        raise Skip('count_include_pad=0 with padding (cnn\'s avgpool divides by K*K, PyTorch\'s default '
-                   'count_include_pad=True)')
-    return '%s %s stride=%s pad=%s' % (kind, hw(k), hw(s), hw(pads))
+        extra = ' count_include_pad=no'     # ONNX's default; cnn's (PyTorch's) is yes
+    return '%s %s stride=%s pad=%s%s' % (kind, hw(k), hw(s), hw(pads), extra)
 
 
 def op_averagepool(case):

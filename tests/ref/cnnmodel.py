@@ -63,7 +63,7 @@ LAYER_OPTIONS = {
     "conv": ({"stride", "pad", "dilation", "bias"}, {"flip"}),
     "deconv": ({"stride", "pad", "outpad", "dilation", "bias"}, set()),
     "pool": ({"stride", "pad"}, set()),
-    "avgpool": ({"stride", "pad"}, set()),
+    "avgpool": ({"stride", "pad", "count_include_pad"}, set()),
     "globalavgpool": (set(), set()),
     "unpool": (set(), set()),
     "fc": ({"bias"}, set()),
@@ -346,7 +346,8 @@ def _r_pool(l, shape, where, pools, i, m):
     k = _pair(l.args[0], "pool size", where)
     s = _pair(l.opts.get("stride", l.args[0]), "stride", where)
     p = _pads(l, where, k, s, (1, 1), (shape.h, shape.w))
-    l.p = dict(k=k, stride=s, pad=p)
+    l.p = dict(k=k, stride=s, pad=p,
+               count_pad=_bool(l.opts.get("count_include_pad", "yes"), "count_include_pad", where))
     if l.kind == "pool":
         pools.append(i)
     return Shape(shape.c, _conv_out(shape.h, k[0], s[0], p[0], 1),
@@ -549,7 +550,7 @@ class CnnNet(nn.Module):
             size = pool.inp.as_spatial()
             return unpool(x, pooled.pop(l.pair), pool, (size.h, size.w))
         if k == "avgpool":
-            return F.avg_pool2d(x, p["k"], p["stride"], p["pad"], count_include_pad=True)
+            return F.avg_pool2d(x, p["k"], p["stride"], p["pad"], count_include_pad=p["count_pad"])
         if k == "globalavgpool":
             return x.mean(dim=(2, 3), keepdim=True)
         if k == "flatten":
