@@ -16,7 +16,7 @@ COMPILER_SRC := $(filter-out compiler/main.c,$(wildcard compiler/*.c))
 COMPILER_OBJ := $(COMPILER_SRC:compiler/%.c=$(B)/compiler/%.o) $(B)/compiler/cnn.tab.o $(B)/compiler/lex.yy.o $(B)/compiler/cnnrt_h.o
 GRAMMAR_H    := $(B)/cnn.tab.h $(B)/lex.yy.h
 
-.PHONY: all test demo clean deps test-deps unit-test diag-test summary-test
+.PHONY: all test demo bench clean deps test-deps unit-test diag-test summary-test
 all: $(B)/cnnc $(if $(wildcard runtime/runtime.mk),$(B)/libcnnrt.a)
 
 # --- set-up: Debian packages the build needs (apt-get, once) ---------------
@@ -56,6 +56,15 @@ $(B)/cnnc: $(B)/compiler/main.o $(B)/libcnnc.a
 
 # --- tests -----------------------------------------------------------------
 -include tests/tests.mk
+
+# Speed against PyTorch, measured side by side (bench/README.md); not part of make test.
+BENCH_DEPS_STAMP := $(B)/.deps-bench
+$(BENCH_DEPS_STAMP): scripts/install-deps.sh
+	@mkdir -p $(B)
+	bash scripts/install-deps.sh bench
+	@touch $@
+bench: all $(BENCH_DEPS_STAMP)
+	/usr/bin/python3 bench/bench.py $(if $(MODELS),--models $(MODELS))
 
 demo: all $(TEST_DEPS_STAMP)
 	bash scripts/demo.sh

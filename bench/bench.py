@@ -1,0 +1,187 @@
+#!/usr/bin/python3
+"""bench.py -- cnnc against PyTorch on this machine, in the same run.
+
+For each benchmark model (M1 assignment, M2 kaggle-digits, M3 lenet5, M4
+vgg-small) it measures, for cnnc's generated executable and for the same
+model in PyTorch (tests/ref/cnnmodel.py builds it from the .cnn file):
+  - training images/s: batch 64, Adam, 1 and 2 threads
+  - inference images/s at batch 64 and single-image latency (1 thread)
+  - peak RSS of the training process (1 thread)
+  - `cnnc build` time
+Every figure is the median of 5 timed repetitions of at least 0.2 s after a
+warm-up, on synthetic data (no file loading is timed).  It prints a table of
+the ratios cnnc/PyTorch and the fraction of this core's FMA peak (measured by
+bench/peak.c) that cnnc's training reaches, and writes build/bench.csv.
+Usage: bench.py [--models M1,M3] [--out build/bench.csv]
+"""
+
+import argparse
+import csv
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BUILD = os.path.join(ROOT, "build")
+MODELS = [("M1", "assignment"), ("M2", "kaggle-digits"), ("M3", "lenet5"), ("M4", "vgg-small")]
+BATCH = 64
+REPS = 5
+MIN_SECONDS = 0.2
+
+
+def child_rss(cmd, env=None):
+    """stdout and peak RSS (MiB) of one child process, via wait4."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out = p.stdout.read().decode()
+    err = p.stderr.read().decode()
+    _, status, usage = os.wait4(p.pid, 0)
+    if status:
+        sys.exit(f"bench: {' '.join(cmd)} failed:\n{err}")
+    return out, usage.ru_maxrss / 1024.0
+
+
+def macs_per_image(cnnc, model):
+    out = subprocess.run([cnnc, "summary", model], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"Forward pass per image: ([\d,]+) MACs", out)
+    return int(m.group(1).replace(",", ""))
+
+
+def cnnc_figures(cnnc, model, name):
+    exe = os.path.join(BUILD, "bench", name)
+    os.makedirs(os.path.dirname(exe), exist_ok=True)
+    t0 = time.perf_counter()
+    subprocess.run([cnnc, "build", model, "-o", exe], check=True)
+    build_s = time.perf_counter() - t0
+    fig = {"build_s": build_s}
+    for threads in (1, 2):
+        out, rss = child_rss([exe, "bench", "--batch", str(BATCH), "--optimizer", "adam", "--threads",
+                              str(threads), "--csv-out"])
+        train, infer, latency = map(float, out.strip().splitlines()[-1].split(","))
+        fig[f"train_{threads}t"] = train
+        if threads == 1:
+            fig.update(infer=infer, latency_ms=latency, rss_mib=rss)
+    return fig
+
+
+TORCH_SCRIPT = r"""
+import sys, time, statistics, torch
+sys.path.insert(0, sys.argv[1])
+import cnnmodel
+model = cnnmodel.parse_file(sys.argv[2]); threads = int(sys.argv[3]); batch = int(sys.argv[4])
+reps, min_s = int(sys.argv[5]), float(sys.argv[6])
+torch.set_num_threads(threads)
+torch.manual_seed(1)
+net = cnnmodel.CnnNet(model)
+opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+lossf = cnnmodel.loss_fn(model)
+i = model.input
+x = torch.rand(batch, i.h, i.w, i.c)
+y = torch.randint(0, max(model.outputs, 2), (batch,)) if model.loss == "crossentropy" else torch.rand(batch, model.outputs)
+def step():
+    opt.zero_grad(); l = lossf(net(x), y); l.backward(); opt.step()
+def rate(fn):
+    for _ in range(3): fn()
+    rs = []
+    for _ in range(reps):
+        n, t0 = 0, time.perf_counter()
+        while True:
+            fn(); n += 1
+            t = time.perf_counter() - t0
+            if t >= min_s: break
+        rs.append(n / t)
+    return statistics.median(rs)
+net.train()
+train = rate(step) * batch
+net.eval()
+with torch.no_grad():
+    infer = rate(lambda: net(x)) * batch
+    x1 = x[:1]
+    latency = 1000.0 / rate(lambda: net(x1))
+print(f"{train},{infer},{latency}")
+"""
+
+
+def torch_figures(model):
+    fig = {}
+    for threads in (1, 2):
+        out, rss = child_rss(["/usr/bin/python3", "-c", TORCH_SCRIPT, os.path.join(ROOT, "tests", "ref"), model,
+                              str(threads), str(BATCH), str(REPS), str(MIN_SECONDS)])
+        train, infer, latency = map(float, out.strip().splitlines()[-1].split(","))
+        fig[f"train_{threads}t"] = train
+        if threads == 1:
+            fig.update(infer=infer, latency_ms=latency, rss_mib=rss)
+    return fig
+
+
+def blas_alternative():
+    p = subprocess.run(["update-alternatives", "--query", "libblas.so.3-x86_64-linux-gnu"], capture_output=True,
+                       text=True)
+    m = re.search(r"^Value: (.*)$", p.stdout, re.M)
+    return m.group(1) if m else "unknown"
+
+
+def fma_peak():
+    exe = os.path.join(BUILD, "bench", "peak")
+    os.makedirs(os.path.dirname(exe), exist_ok=True)
+    subprocess.run(["gcc", "-O3", "-march=native", "-ffp-contract=fast", "-o", exe, os.path.join(HERE, "peak.c")],
+                   check=True)
+    return float(subprocess.run([exe], capture_output=True, text=True, check=True).stdout.split()[0])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default="M1,M2,M3,M4")
+    ap.add_argument("--out", default=os.path.join(BUILD, "bench.csv"))
+    a = ap.parse_args()
+    cnnc = os.path.join(BUILD, "cnnc")
+    peak = fma_peak()
+    print(f"FMA peak (bench/peak.c): {peak:.1f} GFLOP/s per core; libblas.so.3 -> {blas_alternative()}")
+    print(f"batch {BATCH}, Adam; medians of {REPS} repetitions; ratios are cnnc / PyTorch\n")
+    rows = []
+    wanted = set(a.models.split(","))
+    for tag, name in MODELS:
+        if tag not in wanted:
+            continue
+        model = os.path.join(ROOT, "examples", name + ".cnn")
+        c, t = cnnc_figures(cnnc, model, name), torch_figures(model)
+        macs = macs_per_image(cnnc, model)
+        # a training step is forward + backward-data + backward-weights: about 3 forward passes
+        train_gflops = max(c["train_1t"], 0) * 3 * 2 * macs / 1e9
+        rows.append(dict(
+            model=tag, name=name, macs=macs,
+            cnnc_train_1t=c["train_1t"], cnnc_train_2t=c["train_2t"],
+            torch_train_1t=t["train_1t"], torch_train_2t=t["train_2t"],
+            train_ratio=max(c["train_1t"], c["train_2t"]) / max(t["train_1t"], t["train_2t"]),
+            cnnc_infer=c["infer"], torch_infer=t["infer"], infer_ratio=c["infer"] / t["infer"],
+            cnnc_latency_ms=c["latency_ms"], torch_latency_ms=t["latency_ms"],
+            latency_ratio=t["latency_ms"] / c["latency_ms"],
+            cnnc_rss_mib=c["rss_mib"], torch_rss_mib=t["rss_mib"], rss_ratio=c["rss_mib"] / t["rss_mib"],
+            build_s=c["build_s"], peak_fraction_1t=train_gflops / peak))
+    head = ("model", "train img/s cnnc 1t/2t", "torch 1t/2t", "train x", "infer x", "latency x",
+            "RSS cnnc/torch MiB", "build s", "of peak")
+    table = [head]
+    for r in rows:
+        table.append((f"{r['model']} {r['name']}",
+                      f"{r['cnnc_train_1t']:,.0f} / {r['cnnc_train_2t']:,.0f}",
+                      f"{r['torch_train_1t']:,.0f} / {r['torch_train_2t']:,.0f}",
+                      f"{r['train_ratio']:.2f}", f"{r['infer_ratio']:.2f}", f"{r['latency_ratio']:.2f}",
+                      f"{r['cnnc_rss_mib']:.0f} / {r['torch_rss_mib']:.0f}", f"{r['build_s']:.2f}",
+                      f"{100 * r['peak_fraction_1t']:.0f}%"))
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    for row in table:
+        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+    print("\ntrain x: best of 1/2 threads, cnnc over PyTorch; infer x: batch-64 inference at 1 thread;"
+          "\nlatency x: PyTorch's single-image latency over cnnc's; of peak: cnnc's 1-thread training"
+          " FLOPs (3 x 2 x MACs per image) over the measured FMA peak.")
+    with open(a.out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["model"])
+        w.writeheader()
+        w.writerows(rows)
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
