@@ -20,7 +20,7 @@ typedef struct CnnArgs {
     CnnTrainOptions train;        /* data, optimizer, epochs, batch, seed, files */
     const char *weights, *batch_file, *out;
     int threads, steps;
-    bool no_shuffle, help, csv;
+    bool no_shuffle, help, csv, eval;
     char **files;
     int nfiles;
 } CnnArgs;
@@ -51,6 +51,7 @@ static const CnnFlag cnn_flags[] = {
     {"--batch", CMD_TRAIN | CMD_EVAL | CMD_BENCH, ARG_COUNT, AT(train.batch), 0, "N", "images per batch (default: the model's)"},
     {"--batch", CMD_TRACE, ARG_STRING, AT(batch_file), 0, "B.npz", "the batch: x [B,H,W,C] float32, y labels [B] or targets [B,outputs]"},
     {"--steps", CMD_TRACE, ARG_INT, AT(steps), 0, "N", "optimizer steps on the batch (default 1)"},
+    {"--eval", CMD_TRACE, ARG_FLAG, AT(eval), 0, NULL, "inference mode: forward only, running statistics, no dropout"},
     {"--out", CMD_TRACE, ARG_STRING, AT(out), 0, "T.npz", "where to write output, loss, grad.* and after.*"},
     {"--optimizer", OPT, ARG_OPTIMIZER, AT(train.opt.kind), CNN_SET_KIND, "sgd|momentum|adam", "optimizer (default: the model's)"},
     {"--lr", OPT, ARG_POSITIVE, AT(train.opt.lr), CNN_SET_LR, "X", "learning rate"},
@@ -270,7 +271,8 @@ static int cnn_run(const CnnModel *m, int c, CnnArgs *a)
         if ((status = cnn_require(c, a->train.init, "--init")) || (status = cnn_require(c, a->batch_file, "--batch"))
             || (status = cnn_require(c, a->out, "--out")))
             return status;
-        return cnn_trace(m, a->train.init, a->batch_file, a->steps, a->out, &a->train.opt, a->train.opt_set);
+        return cnn_trace(m, a->train.init, a->batch_file, a->eval ? 0 : a->steps, a->out, &a->train.opt,
+                         a->train.opt_set, a->eval);
     }
 }
 

@@ -12,6 +12,8 @@
  *   loss          float32 [1]           its loss
  *   grad.<name>   every trainable tensor's gradient, PyTorch layout
  *   grad.input    dLoss/dx of the first backward, [B,H,W,C] like x
+ * With --eval: inference mode (running statistics, no dropout), forward
+ * only: output, loss and the unchanged tensors as after.*; no gradients.
  *   after.<name>  every tensor (trainable and statistics) after N steps
  *   losses        float32 [N]           the loss each step computed
  * The N steps are what a PyTorch loop of N x (zero_grad, forward, loss,
@@ -32,6 +34,7 @@ typedef struct CnnTrace {
     float *grads;      /* [param_floats] the first backward's gradient */
     float *dinput;     /* [b][in_h][in_w][in_c] the first backward's dLoss/dx */
     float *losses;     /* [max(steps, 1)] */
+    bool eval;         /* inference mode: forward only */
 } CnnTrace;
 
 static bool cnn_trace_x(CnnTrace *t, const CnnModel *m, CnnErr *e)
@@ -94,7 +97,7 @@ static float cnn_trace_pass(CnnTrace *t, bool first)
     CnnNet *n = &t->net;
     const float *out = n->m->forward(&n->ctx, n->x);
     double loss = cnn_loss(n->m, out, n->label, t->target, t->b, n->dout, NULL);
-    n->m->backward(&n->ctx, n->x, n->dout);
+    if (!t->eval) n->m->backward(&n->ctx, n->x, n->dout);
     if (first) memcpy(t->output, out, (size_t)t->b * n->m->outputs * sizeof(float));
     return (float)loss;
 }
@@ -103,7 +106,7 @@ static void cnn_trace_run(CnnTrace *t, int steps)
 {
     CnnCtx *c = &t->net.ctx;
     c->batch = t->b;
-    c->training = 1;
+    c->training = !t->eval;
     c->seed = 0;
     c->dinput = t->dinput;     /* only the first backward: the course's dL/dX */
     t->losses[0] = cnn_trace_pass(t, true);
@@ -123,7 +126,7 @@ static bool cnn_trace_write(CnnTrace *t, const char *path, int steps, CnnErr *e)
     long xshape[4] = {t->b, m->in_h, m->in_w, m->in_c};
     if (!cnn_npz_begin(&w, path, e)) return false;
     bool ok = cnn_npz_add(&w, "output", CNN_F4, 2, oshape, t->output, e)
-              && cnn_npz_add(&w, "grad.input", CNN_F4, 4, xshape, t->dinput, e)
+              && (t->eval || cnn_npz_add(&w, "grad.input", CNN_F4, 4, xshape, t->dinput, e))
               && cnn_npz_add(&w, "loss", CNN_F4, 1, &one, t->losses, e)
               && cnn_npz_add(&w, "losses", CNN_F4, 1, &nsteps, t->losses, e);
     for (int pass = 0; pass < 2; pass++)
@@ -132,7 +135,7 @@ static bool cnn_trace_write(CnnTrace *t, const char *path, int steps, CnnErr *e)
             char name[CNN_NPY_NAME];
             long shape[CNN_MAX_DIMS];
             for (int d = 0; d < tn->ndim; d++) shape[d] = tn->shape[d];
-            if (pass == 0 && tn->role != CNN_TENSOR_PARAM) continue;
+            if (pass == 0 && (tn->role != CNN_TENSOR_PARAM || t->eval)) continue;
             snprintf(name, sizeof name, "%s.%s", pass ? "after" : "grad", tn->name);
             cnn_tensor_to_torch(tn, pass ? cnn_tensor_data(tn, &t->net.ctx) : t->grads + tn->offset, t->net.scratch);
             ok = cnn_npz_add(&w, name, CNN_F4, tn->ndim, shape, t->net.scratch, e);
@@ -145,9 +148,9 @@ static bool cnn_trace_write(CnnTrace *t, const char *path, int steps, CnnErr *e)
 }
 
 int cnn_trace(const CnnModel *m, const char *init, const char *batch_file, int steps, const char *out,
-              const CnnOptimConfig *opt, unsigned opt_set)
+              const CnnOptimConfig *opt, unsigned opt_set, bool eval)
 {
-    CnnTrace t = {0};
+    CnnTrace t = {.eval = eval};
     CnnErr e;
     bool ok = cnn_trace_setup(&t, m, init, batch_file, steps, opt, opt_set, &e);
     if (ok) {

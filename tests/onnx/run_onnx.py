@@ -187,8 +187,8 @@ def spatial_pads(case, in_hw, k, s, d):
 
 class Run:
     """One trace of one model on one batch."""
-    def __init__(self, cnn, weights, x, y):
-        self.cnn, self.weights, self.x, self.y = cnn, weights, x, y
+    def __init__(self, cnn, weights, x, y, eval_mode=False):
+        self.cnn, self.weights, self.x, self.y, self.eval_mode = cnn, weights, x, y, eval_mode
 
 
 class Plan:
@@ -197,11 +197,12 @@ class Plan:
         self.runs = []
         self.checks = []   # (label, function(results) -> got, expected)
 
-    def run(self, cnn, weights, x, y, loss='mse'):
-        """Adds a trace; forward-only checks use MSE with zero targets (nothing is folded)."""
+    def run(self, cnn, weights, x, y, loss='mse', eval_mode=False):
+        """Adds a trace; forward-only checks use MSE with zero targets (nothing is folded).
+        eval_mode: `trace --eval`, inference (running statistics, no dropout)."""
         x = np.asarray(x, dtype=np.float32)
         text = cnn.rstrip('\n') + '\nloss %s\n' % loss
-        self.runs.append(Run(text, weights, x, y))
+        self.runs.append(Run(text, weights, x, y, eval_mode))
         return len(self.runs) - 1
 
     def check(self, label, got, expected):
@@ -212,7 +213,7 @@ class Plan:
 # ---------------------------------------------------------------------------
 # the operators
 
-def op_activation(case, layer):
+def op_activation(case, layer, eval_mode=False):
     need_float(case)
     x = case.inp(0)
     if x.ndim > 4:
@@ -221,7 +222,7 @@ def op_activation(case, layer):
     xb = to_nhwc(x)
     shape = case.out(0).shape
     i = plan.run('%s; %s' % (input_line(xb), layer), {}, xb,
-                 np.zeros((xb.shape[0], int(np.prod(xb.shape[1:]))), np.float32))
+                 np.zeros((xb.shape[0], int(np.prod(xb.shape[1:]))), np.float32), eval_mode=eval_mode)
     plan.check('y', lambda r: from_nhwc(r[i]['output'], shape), case.out(0))
     return plan
 
@@ -516,9 +517,7 @@ def op_batchnormalization(case):
     x = case.inp(0)
     if x.ndim not in (2, 3, 4):
         raise Skip('rank-%d input' % x.ndim)
-    if not case.int('training_mode', 0):
-        raise Skip('inference mode (running statistics): `trace` always runs in training mode; '
-                   'needs an inference switch such as `trace --eval`')
+    inference = not case.int('training_mode', 0)     # running statistics: `trace --eval`
     eps = case.float('epsilon', 1e-5)
     m_onnx = case.float('momentum', 0.9)
     momentum = round(1.0 - m_onnx, 12)     # ONNX keeps m of the old statistics, PyTorch replaces m
@@ -529,8 +528,10 @@ def op_batchnormalization(case):
     xb = to_nhwc(x)
     shape = case.out(0).shape
     i = plan.run('%s; %s' % (input_line(xb), layer), weights, xb,
-                 np.zeros((xb.shape[0], int(np.prod(shape[1:]))), np.float32))
+                 np.zeros((xb.shape[0], int(np.prod(shape[1:]))), np.float32), eval_mode=inference)
     plan.check('y', lambda r: from_nhwc(r[i]['output'], shape), case.out(0))
+    if inference:
+        return plan
     if len(case.outputs) > 1:
         plan.check('running_mean', lambda r: r[i]['after.bn1.running_mean'], case.out(1))
     if len(case.outputs) > 2:
@@ -547,8 +548,8 @@ def op_batchnormalization(case):
 def op_dropout(case):
     training = case.inp(2) if case.n_inputs() > 2 else None
     if training is None or not bool(training):
-        raise Skip('inference mode (Dropout is the identity): `trace` always runs in training mode; '
-                   'needs an inference switch such as `trace --eval`')
+        ratio = case.inp(1) if case.n_inputs() > 1 else case.float('ratio', 0.5)
+        return op_activation(case, 'dropout %s' % fnum(float(np.asarray(ratio))), eval_mode=True)
     raise Skip('training-mode Dropout draws a random mask that cnn cannot reproduce')
 
 
@@ -656,6 +657,8 @@ def execute(plan, case_dir, builder):
         save_npz(w, {k: np.asarray(v, np.float32) for k, v in run.weights.items()})
         save_npz(b, {'x': run.x, 'y': run.y})
         cmd = [exe, 'trace', '--init', w, '--batch', b, '--steps', '0', '--out', t, '--threads', '1']
+        if run.eval_mode:
+            cmd.append('--eval')
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
             return None, 'trace failed (exit %d): %s' % (p.returncode, (p.stderr or p.stdout).strip())
