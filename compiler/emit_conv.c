@@ -33,6 +33,23 @@ static void emit_paired_row(Emitter *e, const char *var, const char *from, const
     if (pad) emit(e, "if (%s < 0 || %s >= %s) continue;", var, var, limit);
 }
 
+/* Opens `for ky` and `for kx` over the kernel taps with the paired row and
+ * column (`rv`, `cv` = anchor·S − P + k·D), skipped outside `h` × `w`. */
+static void emit_taps_open(Emitter *e, const Layer *l, const char *rv, const char *ry, const char *cv,
+                           const char *cx, const char *h, const char *w)
+{
+    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    emit_paired_row(e, rv, ry, "ky", "H", h, l->a.ph);
+    emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
+    emit_paired_row(e, cv, cx, "kx", "W", w, l->a.pw);
+}
+
+static void emit_taps_close(Emitter *e)
+{
+    emit_close(e, "kx");
+    emit_close(e, "ky");
+}
+
 void emit_bias_grad_shared(Emitter *e, const Layer *l)
 {
     if (!l->a.bias) return;
@@ -64,18 +81,14 @@ void emit_conv_forward_generic(Emitter *e, const PlanLayer *pl)
     emit_open(e, "for (int x = 0; x < @OW; x++) {");
     emit(e, "float acc[@OC];");
     emit(e, "for (int co = 0; co < @OC; co++) acc[co] = %s;", l->a.bias ? "bias[co]" : "0.0f");
-    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
-    emit_paired_row(e, "iy", "y", "ky", "H", "@IH", l->a.ph);
-    emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
-    emit_paired_row(e, "ix", "x", "kx", "W", "@IW", l->a.pw);
+    emit_taps_open(e, l, "iy", "y", "ix", "x", "@IH", "@IW");
     emit(e, "const float *restrict px = in + (((size_t)b * @IH + iy) * @IW + ix) * @IC;");
     emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
     emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
     emit(e, "#pragma omp simd");
     emit(e, "for (int co = 0; co < @OC; co++) acc[co] += px[ci] * wk[ci * @OC + co];");
     emit_close(e, "ci");
-    emit_close(e, "kx");
-    emit_close(e, "ky");
+    emit_taps_close(e);
     emit(e, "float *restrict po = out + (((size_t)b * @OH + y) * @OW + x) * @OC;");
     emit(e, "#pragma omp simd");
     emit(e, "for (int co = 0; co < @OC; co++) po[co] = acc[co];");
@@ -136,10 +149,7 @@ void emit_conv_din_generic(Emitter *e, const PlanLayer *pl)
     emit_open(e, "for (int y = 0; y < @OH; y++) {");
     emit_open(e, "for (int x = 0; x < @OW; x++) {");
     emit(e, "const float *restrict g = dout + (((size_t)b * @OH + y) * @OW + x) * @OC;");
-    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
-    emit_paired_row(e, "iy", "y", "ky", "H", "@IH", l->a.ph);
-    emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
-    emit_paired_row(e, "ix", "x", "kx", "W", "@IW", l->a.pw);
+    emit_taps_open(e, l, "iy", "y", "ix", "x", "@IH", "@IW");
     emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
     emit(e, "float *restrict pd = dimg + ((size_t)iy * @IW + ix) * @IC;");
     emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
@@ -148,8 +158,7 @@ void emit_conv_din_generic(Emitter *e, const PlanLayer *pl)
     emit(e, "for (int co = 0; co < @OC; co++) s += g[co] * wk[ci * @OC + co];");
     emit(e, "pd[ci] += s;");
     emit_close(e, "ci");
-    emit_close(e, "kx");
-    emit_close(e, "ky");
+    emit_taps_close(e);
     emit_close(e, "x");
     emit_close(e, "y");
     emit_close(e, "b");
@@ -186,18 +195,14 @@ void emit_deconv_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit_open(e, "for (int y = 0; y < @IH; y++) {");
     emit_open(e, "for (int x = 0; x < @IW; x++) {");
     emit(e, "const float *restrict px = in + (((size_t)b * @IH + y) * @IW + x) * @IC;");
-    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
-    emit_paired_row(e, "oy", "y", "ky", "H", "@OH", l->a.ph);
-    emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
-    emit_paired_row(e, "ox", "x", "kx", "W", "@OW", l->a.pw);
+    emit_taps_open(e, l, "oy", "y", "ox", "x", "@OH", "@OW");
     emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
     emit(e, "float *restrict po = oimg + ((size_t)oy * @OW + ox) * @OC;");
     emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
     emit(e, "#pragma omp simd");
     emit(e, "for (int co = 0; co < @OC; co++) po[co] += px[ci] * wk[ci * @OC + co];");
     emit_close(e, "ci");
-    emit_close(e, "kx");
-    emit_close(e, "ky");
+    emit_taps_close(e);
     emit_close(e, "x");
     emit_close(e, "y");
     emit_close(e, "b");
@@ -220,10 +225,7 @@ void emit_deconv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit_open(e, "for (int y = 0; y < @IH; y++) {");
         emit_open(e, "for (int x = 0; x < @IW; x++) {");
         emit(e, "float acc[@IC] = {0};");
-        emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
-        emit_paired_row(e, "oy", "y", "ky", "H", "@OH", l->a.ph);
-        emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
-        emit_paired_row(e, "ox", "x", "kx", "W", "@OW", l->a.pw);
+        emit_taps_open(e, l, "oy", "y", "ox", "x", "@OH", "@OW");
         emit(e, "const float *restrict g = dout + (((size_t)b * @OH + oy) * @OW + ox) * @OC;");
         emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
         emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
@@ -232,8 +234,7 @@ void emit_deconv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit(e, "for (int co = 0; co < @OC; co++) s += g[co] * wk[ci * @OC + co];");
         emit(e, "acc[ci] += s;");
         emit_close(e, "ci");
-        emit_close(e, "kx");
-        emit_close(e, "ky");
+        emit_taps_close(e);
         emit(e, "float *restrict pd = din + (((size_t)b * @IH + y) * @IW + x) * @IC;");
         emit(e, "for (int ci = 0; ci < @IC; ci++) pd[ci] = acc[ci];");
         emit_close(e, "x");
