@@ -4,7 +4,7 @@
  * accumulators in vector registers, see DESIGN.md) on the emitted file and
  * links libcnnrt.a statically, so the executable keeps working after build/
  * is deleted.  The runtime library is looked up beside the cnnc executable,
- * or where CNNC_RUNTIME points. */
+ * or where CNNC_RUNTIME points; CNNC_CFLAGS adds words to the command line. */
 #include "build.h"
 #include <errno.h>
 #include <limits.h>
@@ -82,6 +82,25 @@ static int run_command(char *const argv[], bool verbose)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* fixed[] then the words of $CNNC_CFLAGS (e.g. "-fsanitize=address -g", which
+ * `make asan` sets so that executables link the sanitized runtime), NULL-ended. */
+static char **compiler_argv(Arena *a, char **fixed, size_t n)
+{
+    const char *env = getenv("CNNC_CFLAGS");
+    size_t extra = 0;
+    for (const char *p = env ? env : ""; *p; p++) extra += *p != ' ' && (p[1] == ' ' || p[1] == '\0');
+    char **argv = arena_alloc(a, (n + extra + 1) * sizeof *argv);
+    memcpy(argv, fixed, n * sizeof *argv);
+    for (const char *p = env ? env : ""; *p;) {
+        while (*p == ' ') p++;
+        size_t len = strcspn(p, " ");
+        if (len) argv[n++] = arena_strndup(a, p, len);
+        p += len;
+    }
+    argv[n] = NULL;
+    return argv;
+}
+
 static void remove_dir(Arena *a, const char *dir, const char *name)
 {
     unlink(arena_printf(a, "%s/%s.c", dir, name));
@@ -108,10 +127,10 @@ bool build_executable(Arena *a, const Plan *p, const BuildOptions *o)
         const char *inc = arena_printf(a, "-I%s", dir);
         /* -ffp-contract=fast: GCC's ISO C modes default to no fused multiply-add,
          * which halves the kernels' arithmetic rate (clang contracts by default). */
-        char *argv[] = {(char *)o->cc, "-std=c11", "-O3", "-march=native", "-ffp-contract=fast", "-fopenmp",
-                        "-Wall", "-Wextra",
-                        (char *)inc, (char *)src, (char *)lib, "-lz", "-lm", "-o", (char *)o->output, NULL};
-        int rc = run_command(argv, o->verbose);
+        char *fixed[] = {(char *)o->cc, "-std=c11", "-O3", "-march=native", "-ffp-contract=fast", "-fopenmp",
+                         "-Wall", "-Wextra",
+                         (char *)inc, (char *)src, (char *)lib, "-lz", "-lm", "-o", (char *)o->output};
+        int rc = run_command(compiler_argv(a, fixed, sizeof fixed / sizeof fixed[0]), o->verbose);
         if (rc != 0) {
             fprintf(stderr, "cnnc: error: %s failed (exit %d) on the generated code for '%s'; this is a bug in "
                     "cnnc: please report it with the .cnn file\n", o->cc, rc, p->m->src->path);

@@ -5,12 +5,18 @@
 #include "ast.h"
 #include "diag.h"
 
+/* A network is a few hundred lines.  Past this many statements the rest are
+ * dropped with one error, so that a hostile file (16 MiB of "relu") cannot make
+ * the checker and planner take gigabytes. */
+enum { PARSE_MAX_STATEMENTS = 150000 };
+
 typedef struct ParseState {
     Arena *arena;
     Diag *diag;
     int pos;            /* byte offset of the next token */
     int last_was_end;   /* so EOF can close an unterminated last statement */
     int bad_token;      /* the scanner already reported this statement's error */
+    int too_many;       /* statements past PARSE_MAX_STATEMENTS were dropped */
     Ast *ast;
     Stmt **tail;
 } ParseState;

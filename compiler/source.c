@@ -38,8 +38,12 @@ Source *source_load(Arena *a, const char *path, const char **why)
     if (S_ISDIR(st.st_mode)) { *why = "is a directory, not a .cnn file"; return NULL; }
     FILE *f = fopen(path, "rb");
     if (!f) { *why = strerror(errno); return NULL; }
-    char *buf = arena_alloc(a, SOURCE_MAX + 1);
-    size_t n = fread(buf, 1, SOURCE_MAX + 1, f);
+    /* Room for one byte more than allowed, so a too-large file shows; a regular
+     * file needs only its size (not 16 MiB per compilation). */
+    size_t cap = SOURCE_MAX + 1;
+    if (S_ISREG(st.st_mode) && st.st_size < SOURCE_MAX) cap = (size_t)st.st_size + 1;
+    char *buf = arena_alloc(a, cap + 1);
+    size_t n = fread(buf, 1, cap, f);
     int err = ferror(f);
     fclose(f);
     if (err) { *why = "could not be read"; return NULL; }

@@ -31,8 +31,9 @@ typedef union CNN_STYPE CNN_STYPE;
 int cnn_lex(CNN_STYPE *lval, Loc *lloc, void *scanner);
 static void cnn_error(Loc *loc, void *scanner, ParseState *ps, const char *msg);
 static Stmt *make_stmt(ParseState *ps, const char *word, Loc loc, Arg *args);
+static void add_stmt(ParseState *ps, const char *word, Loc loc, Arg *args);
 static Arg *make_arg(ParseState *ps, const char *name, Loc name_loc, Value v);
-static Arg *append_arg(Arg *list, Arg *a);
+static Arg *append_arg(Arg *last, Arg *a);
 
 /* Merge locations: a rule spans from its first token to the end of its last. */
 #define YYLLOC_DEFAULT(Cur, Rhs, N)                                          \
@@ -70,12 +71,12 @@ file
     ;
 
 statement
-    : WORD args                 { *ps->tail = make_stmt(ps, $1, @1, $2); ps->tail = &(*ps->tail)->next; ps->ast->nstmts++; }
+    : WORD args                 { add_stmt(ps, $1, @1, $2); }
     ;
 
 args
     : %empty                    { $$ = NULL; }
-    | args arg                  { $$ = append_arg($1, $2); }
+    | args arg                  { $$ = append_arg($1, $2); }   /* O(1): see append_arg */
     ;
 
 arg
@@ -94,9 +95,23 @@ static Stmt *make_stmt(ParseState *ps, const char *word, Loc loc, Arg *args)
     Stmt *s = ARENA_NEW(ps->arena, Stmt);
     s->word = word;
     s->loc = loc;
-    s->args = args;
-    for (Arg *a = args; a; a = a->next) s->nargs++;
+    s->args = args ? args->next : NULL;   /* the ring's first argument */
+    if (args) args->next = NULL;
+    for (Arg *a = s->args; a; a = a->next) s->nargs++;
     return s;
+}
+
+static void add_stmt(ParseState *ps, const char *word, Loc loc, Arg *args)
+{
+    if (ps->ast->nstmts >= PARSE_MAX_STATEMENTS) {
+        if (!ps->too_many++)
+            diag_error(ps->diag, loc, "the model has more than %d statements (layers and settings); cnnc reads no "
+                       "further (a network is a few hundred lines)", PARSE_MAX_STATEMENTS);
+        return;
+    }
+    *ps->tail = make_stmt(ps, word, loc, args);
+    ps->tail = &(*ps->tail)->next;
+    ps->ast->nstmts++;
 }
 
 static Arg *make_arg(ParseState *ps, const char *name, Loc name_loc, Value v)
@@ -108,13 +123,19 @@ static Arg *make_arg(ParseState *ps, const char *name, Loc name_loc, Value v)
     return a;
 }
 
-static Arg *append_arg(Arg *list, Arg *a)
+/* While a statement is parsed its arguments are a ring: the list's handle
+ * is the last argument, whose next is the first.  Appending is O(1), so a
+ * line of a million arguments parses in linear time; make_stmt opens the
+ * ring. */
+static Arg *append_arg(Arg *last, Arg *a)
 {
-    if (!list) return a;
-    Arg *p = list;
-    while (p->next) p = p->next;
-    p->next = a;
-    return list;
+    if (!last) {
+        a->next = a;
+        return a;
+    }
+    a->next = last->next;
+    last->next = a;
+    return a;
 }
 
 void parse_error(ParseState *ps, Loc loc, const char *fmt, ...)

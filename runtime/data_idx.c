@@ -7,7 +7,8 @@
  * are divided by 255 in float, as torchvision's ToTensor does; float32
  * images are taken as they are.
  * Every problem — a short file, a bad header, sizes that overflow or exceed
- * 4 GiB, gzip garbage, extra bytes — becomes one line naming the file. */
+ * 4 GiB, gzip garbage, extra bytes, NaN or infinite floats — becomes one line
+ * naming the file. */
 #include "rt.h"
 #include <errno.h>
 #include <math.h>
@@ -94,24 +95,48 @@ static bool cnn_idx_header(gzFile f, const char *path, CnnIdx *idx, int *size, C
     return true;
 }
 
+/* The element array grows as data arrives (doubling, up to the header's
+ * count), so a 16-byte file announcing a billion elements costs nothing
+ * before it is found truncated. */
+static bool cnn_idx_reserve(CnnIdx *idx, long *cap, long need)
+{
+    if (need <= *cap) return true;
+    long c = *cap * 2 > need ? *cap * 2 : need;
+    if (c > idx->count) c = idx->count;
+    float *d = realloc(idx->data, (size_t)c * sizeof(float));
+    if (!d) return false;
+    idx->data = d;
+    *cap = c;
+    return true;
+}
+
 static bool cnn_idx_body(gzFile f, const char *path, CnnIdx *idx, int size, bool scale, CnnErr *e)
 {
     unsigned char *buf = malloc(IDX_CHUNK);
-    idx->data = malloc(idx->count ? (size_t)idx->count * sizeof(float) : 1);
+    long cap = 0;
+    idx->data = malloc(1);
     if (!buf || !idx->data) {
         free(buf);
-        return cnn_fail(e, "%s: out of memory for %ld elements", path, idx->count);
+        return cnn_fail(e, "%s: out of memory", path);
     }
     bool ok = true;
     long per_chunk = IDX_CHUNK / size;
     for (long i = 0; ok && i < idx->count; i += per_chunk) {
         long n = idx->count - i < per_chunk ? idx->count - i : per_chunk;
         ok = cnn_gz_read(f, path, buf, (size_t)n * (size_t)size, "data", e);
+        if (ok && !cnn_idx_reserve(idx, &cap, i + n))
+            ok = cnn_fail(e, "%s: out of memory for %ld elements", path, idx->count);
+        if (!ok) break;
         float *out = idx->data + i;
         if (ok && idx->type == 0x08 && scale)   /* the common case, simple enough to vectorize */
             for (long k = 0; k < n; k++) out[k] = (float)buf[k] / 255.0f;
         else
-            for (long k = 0; ok && k < n; k++) out[k] = (float)cnn_idx_element(buf + k * size, idx->type, size);
+            for (long k = 0; ok && k < n; k++) {
+                out[k] = (float)cnn_idx_element(buf + k * size, idx->type, size);
+                if (!isfinite(out[k]))   /* float32/64 NaN, Inf, or a float64 beyond float's range */
+                    ok = cnn_fail(e, "%s: element %ld is %g; the data must be finite numbers", path, i + k,
+                                  cnn_idx_element(buf + k * size, idx->type, size));
+            }
     }
     int extra = ok ? gzread(f, buf, 1) : 0;
     free(buf);

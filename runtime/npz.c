@@ -365,6 +365,10 @@ static bool cnn_npz_entry(CnnNpz *z, int i, const unsigned char *ch, const char 
     if (method == 0 && csize == usize) {
         *bytes = z->file + data;
     } else if (method == 8) {
+        /* deflate expands at most 1032:1; a larger claim is a corrupt header, refused before allocating it */
+        if (usize > (uint64_t)csize * 1032 + 64)
+            return cnn_fail(e, "%s: entry %s claims %u bytes from %u compressed, more than deflate can give "
+                            "(corrupt file)", z->path, name, usize, csize);
         z->inflated[i] = cnn_inflate(z->file + data, csize, usize);
         if (!z->inflated[i]) return cnn_fail(e, "%s: entry %s: corrupt deflate data", z->path, name);
         *bytes = z->inflated[i];

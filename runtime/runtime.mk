@@ -1,4 +1,4 @@
-# runtime/runtime.mk — builds build/libcnnrt.a and runs the runtime's tests.
+# runtime/runtime.mk — builds $(B)/libcnnrt.a (B = build unless set) and runs the runtime's tests.
 # Included by the top-level Makefile, or by tests/runtime/Makefile on its own:
 #     make -f tests/runtime/Makefile          (from the repository root)
 # Targets: build/libcnnrt.a, runtime-test.  A program that links the library
@@ -6,24 +6,25 @@
 
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
+B       ?= build
 CNNRT_LIBS := -lz -lm
 # _POSIX_C_SOURCE: fsync, fileno, getpid, isatty, clock_gettime, strtof under -std=c11.
 RT_CFLAGS := -std=c11 -Wall -Wextra -Wpedantic $(CFLAGS) -D_POSIX_C_SOURCE=200809L -fopenmp -iquote runtime
 
 RUNTIME_SRC := $(wildcard runtime/*.c)
-RUNTIME_OBJ := $(RUNTIME_SRC:runtime/%.c=build/runtime/%.o)
+RUNTIME_OBJ := $(RUNTIME_SRC:runtime/%.c=$(B)/runtime/%.o)
 RUNTIME_HDR := runtime/cnnrt.h runtime/rt.h
 
-build/runtime/%.o: runtime/%.c $(RUNTIME_HDR)
+$(B)/runtime/%.o: runtime/%.c $(RUNTIME_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(RT_CFLAGS) -c $< -o $@
-build/libcnnrt.a: $(RUNTIME_OBJ)
+$(B)/libcnnrt.a: $(RUNTIME_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	$(AR) rcs $@ $^
 
 # --- tests: Check suites and a hand-written fake model -----------------------
-RT_TEST_DIR   := build/tests/runtime
+RT_TEST_DIR   := $(B)/tests/runtime
 RT_CHECK_CFLAGS = $(shell pkg-config --cflags check)
 RT_CHECK_LIBS   = $(shell pkg-config --libs check)
 # The fake model in four builds: plain (cross-entropy), with input dropout,
@@ -41,11 +42,11 @@ RT_TEST_DEFS := -DFAKE_DIR='"$(abspath $(RT_TEST_DIR))"' -DFIXTURE_DIR='"$(abspa
 $(RT_TEST_DIR)/%.o: tests/runtime/fake_model.c runtime/cnnrt.h
 	@mkdir -p $(dir $@)
 	$(CC) $(RT_CFLAGS) $(RT_FAKE_DEFS_$*) -c $< -o $@
-$(RT_FAKE_BINS): $(RT_TEST_DIR)/%: $(RT_TEST_DIR)/%.o build/libcnnrt.a
-	$(CC) $(RT_CFLAGS) -o $@ $< build/libcnnrt.a $(CNNRT_LIBS)
-$(RUNTIME_TEST_BINS): $(RT_TEST_DIR)/%: tests/runtime/%.c tests/runtime/rt_test.h $(RT_TEST_DIR)/fake.o build/libcnnrt.a $(RUNTIME_HDR)
+$(RT_FAKE_BINS): $(RT_TEST_DIR)/%: $(RT_TEST_DIR)/%.o $(B)/libcnnrt.a
+	$(CC) $(RT_CFLAGS) -o $@ $< $(B)/libcnnrt.a $(CNNRT_LIBS)
+$(RUNTIME_TEST_BINS): $(RT_TEST_DIR)/%: tests/runtime/%.c tests/runtime/rt_test.h $(RT_TEST_DIR)/fake.o $(B)/libcnnrt.a $(RUNTIME_HDR)
 	$(CC) $(RT_CFLAGS) $(RT_CHECK_CFLAGS) $(RT_TEST_DEFS) -iquote tests/runtime -o $@ $< $(RT_TEST_DIR)/fake.o \
-	    build/libcnnrt.a $(RT_CHECK_LIBS) $(CNNRT_LIBS)
+	    $(B)/libcnnrt.a $(RT_CHECK_LIBS) $(CNNRT_LIBS)
 
 .PHONY: runtime-test
 runtime-test: $(RUNTIME_TEST_BINS) $(RT_FAKE_BINS)

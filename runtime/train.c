@@ -38,6 +38,7 @@ typedef struct CnnRun {
     CnnData train, test;
     long *order;         /* [train.n] example order of the epoch */
     int batch, epochs;
+    long saved_epoch;    /* the last epoch this run saved to --save, or -1 */
     FILE *log;
 } CnnRun;
 
@@ -101,7 +102,10 @@ static bool cnn_run_save(CnnRun *r)
 {
     CnnErr e;
     if (!r->o->save) return true;
-    if (cnn_weights_save(&r->net, &r->opt, &r->ts, r->o->save, &e)) return true;
+    if (cnn_weights_save(&r->net, &r->opt, &r->ts, r->o->save, &e)) {
+        r->saved_epoch = (long)r->ts.epoch;
+        return true;
+    }
     cnn_print_error(&e);
     return false;
 }
@@ -113,6 +117,17 @@ static int cnn_run_interrupted(CnnRun *r, int epoch, long batch_index)
     fprintf(stderr, "\ninterrupted in epoch %d after %ld batches; saved %s (continue with --resume %s)\n", epoch,
             batch_index, r->o->save, r->o->save);
     return 130;
+}
+
+/* What a user can go back to after a NaN: the newest good weights file. */
+static void cnn_last_good(const CnnRun *r, char *buf, size_t n)
+{
+    if (r->saved_epoch >= 0)
+        snprintf(buf, n, "last good checkpoint: %s, saved after epoch %ld", r->o->save, r->saved_epoch);
+    else if (r->o->resume)
+        snprintf(buf, n, "last good checkpoint: %s, the file this run resumed from", r->o->resume);
+    else
+        snprintf(buf, n, "no checkpoint saved yet%s", r->o->save ? "" : " (--save FILE keeps one per epoch)");
 }
 
 /* ---- one epoch ---------------------------------------------------------- */
@@ -140,9 +155,11 @@ static CnnEpochStats cnn_train_epoch(CnnRun *r, int epoch, long skip)
         int b = (int)(r->train.n - first < r->batch ? r->train.n - first : r->batch);
         double loss = cnn_train_step(r, first, b, seed, &right);
         if (!isfinite(loss)) {
-            fprintf(stderr, "\nerror: the loss became %s in epoch %d, step %ld (images %ld..%ld); training stopped "
-                            "(a smaller --lr often helps)\n", isnan(loss) ? "NaN" : "infinite", epoch, bi + 1,
-                    first, first + b - 1);
+            char good[1200];
+            cnn_last_good(r, good, sizeof good);
+            fprintf(stderr, "\nerror: the loss became %s in epoch %d, step %ld (images %ld..%ld); training stopped; "
+                            "%s; a smaller --lr often helps\n", isnan(loss) ? "NaN" : "infinite", epoch, bi + 1,
+                    first, first + b - 1, good);
             s.status = 1;
             return s;
         }
@@ -224,6 +241,10 @@ static bool cnn_run_weights(CnnRun *r, const CnnNpz *resume, CnnErr *e)
         if (r->ts.batch_index > 0 && r->ts.batch != r->batch)
             return cnn_fail(e, "%s was interrupted mid-epoch with --batch %ld; resume it with the same batch size",
                             r->o->resume, (long)r->ts.batch);
+        if (r->ts.batch_index >= (r->train.n + r->batch - 1) / r->batch)
+            return cnn_fail(e, "%s was interrupted after batch %ld of an epoch, but %ld training images make %ld "
+                            "batches; resume with the data it was trained on", r->o->resume, (long)r->ts.batch_index,
+                            r->train.n, (r->train.n + r->batch - 1) / r->batch);
         return true;
     }
     cnn_rng_seed(&r->ts.rng, r->o->seed);
@@ -294,7 +315,7 @@ static void cnn_run_banner(const CnnRun *r)
 
 int cnn_train(const CnnModel *m, const CnnTrainOptions *o)
 {
-    CnnRun r = {.m = m, .o = o};
+    CnnRun r = {.m = m, .o = o, .saved_epoch = -1};
     CnnNpz resume = {0};
     CnnErr e;
     int status = 1;

@@ -17,6 +17,7 @@
  * before it changes anything. */
 #include "rt.h"
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 
 static bool cnn_save_tensor(CnnNpzWriter *w, const CnnTensor *t, const char *name, const float *internal,
@@ -158,14 +159,15 @@ static bool cnn_get_double(const CnnNpz *z, const char *name, double *v)
 
 bool cnn_state_config(const CnnNpz *z, CnnOptimConfig *cfg, int64_t *batch)
 {
-    int64_t kind;
+    int64_t kind, b;
     if (!cnn_get_int(z, "optim.kind", &kind) || kind < 0 || kind > CNN_OPT_ADAM) return false;
     CnnOptimConfig c = {.kind = (CnnOptimizer)kind};
     if (!cnn_get_double(z, "optim.lr", &c.lr) || !cnn_get_double(z, "optim.momentum", &c.momentum)
         || !cnn_get_double(z, "optim.beta1", &c.beta1) || !cnn_get_double(z, "optim.beta2", &c.beta2)
-        || !cnn_get_double(z, "optim.eps", &c.eps) || !cnn_get_int(z, "train.batch", batch))
+        || !cnn_get_double(z, "optim.eps", &c.eps) || !cnn_get_int(z, "train.batch", &b) || b < 1 || b > INT_MAX)
         return false;
     *cfg = c;
+    *batch = b;
     return true;
 }
 
@@ -199,7 +201,7 @@ bool cnn_state_from_npz(const CnnNet *n, const CnnNpz *z, CnnOptim *o, CnnTrainS
         || !cnn_get_int(z, "train.epoch", &ts->epoch) || !cnn_get_int(z, "train.batch_index", &ts->batch_index)
         || !cnn_get_int(z, "train.shuffle", &ts->shuffle) || !rng || rng->count != 4
         || (rng->dtype != CNN_U8 && rng->dtype != CNN_I8)
-        || ts->epoch < 0 || ts->batch_index < 0 || batch < 1)
+        || ts->epoch < 0 || ts->epoch >= INT_MAX || ts->batch_index < 0)   /* epochs are ints */
         return cnn_fail(e, "%s: no usable training state (optim.*, train.*); was it saved by train --save?", z->path);
     ts->batch = batch;
     memcpy(ts->rng.s, rng->data, sizeof ts->rng.s);   /* uint64 words, bit for bit */

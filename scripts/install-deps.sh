@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Installs, from Debian's archive, whatever cnnc needs and the machine lacks.
 # `make` runs this before anything else so that a fresh Debian machine needs
-# no manual set-up.  Usage: scripts/install-deps.sh [build|test|bench]
+# no manual set-up.  Usage: scripts/install-deps.sh [build|test|bench|fuzz]
 #   build  flex, bison, a C toolchain, zlib, OpenMP          (make)
 #   test   + Check, python3-torch/numpy, Fashion-MNIST     (make test, make demo)
+#   fuzz   + afl++                                          (make fuzz)
 set -eu
 need=${1:-build}
 build_pkgs="flex bison gcc clang make pkg-config zlib1g-dev libomp-dev"
 test_pkgs="check python3-torch python3-numpy dataset-fashion-mnist"
 bench_pkgs="libopenblas0-pthread hyperfine"
+fuzz_pkgs="afl++"
 pkgs=$build_pkgs
 case $need in
   build) ;;
   test)  pkgs="$pkgs $test_pkgs" ;;
   bench) pkgs="$pkgs $test_pkgs $bench_pkgs" ;;
-  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+  fuzz)  pkgs="$pkgs $fuzz_pkgs" ;;
+  *) echo "usage: $0 [build|test|bench|fuzz]" >&2; exit 2 ;;
 esac
 missing=""
 for p in $pkgs; do

@@ -24,7 +24,7 @@ examples-test: $(B)/cnnc
 # The course's worked examples (/work/shared/course/EXAMPLES.md) through cnnc-built executables.
 .PHONY: course-test
 course-test: $(B)/cnnc $(B)/libcnnrt.a
-	/usr/bin/python3 tests/course/course_examples.py
+	/usr/bin/python3 tests/course/course_examples.py --cnnc $(B)/cnnc
 
 $(UNIT_BIN): $(UNIT_SRC) tests/unit/unit.h $(GRAMMAR_H) $(B)/libcnnc.a $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -40,8 +40,9 @@ gradcheck-test: all
 	bash tests/run-gradcheck.sh $(B)/cnnc
 test: gradcheck-test
 
-# Fuzzing (tests/fuzz/fuzz.mk), hostile files (tests/bad-inputs/), sanitizers (tests/asan.mk).
+# Fuzzing (tests/fuzz/fuzz.mk) and `make asan` (tests/asan.mk); hostile files at the end.
 -include tests/fuzz/fuzz.mk
+-include tests/asan.mk
 
 # Generated code against PyTorch, tensor by tensor (tests/ref/ref.mk).
 include tests/ref/ref.mk
@@ -50,3 +51,13 @@ test: ref-test
 # ONNX's own operator test cases (tests/onnx/onnx.mk).
 include tests/onnx/onnx.mk
 test: onnx-test
+
+# Hostile files (tests/bad-inputs/catalogue.txt), each answered by one clear error.
+BAD_DIR := $(B)/tests/bad-inputs
+$(BAD_DIR)/tiny: tests/bad-inputs/tiny.cnn $(B)/cnnc $(B)/libcnnrt.a
+	@mkdir -p $(dir $@)
+	$(B)/cnnc build $< -o $@
+.PHONY: bad-inputs-test
+bad-inputs-test: $(B)/cnnc $(BAD_DIR)/tiny $(TEST_DEPS_STAMP)
+	bash tests/bad-inputs/bad-inputs.sh $(B)/cnnc $(BAD_DIR)/tiny $(BAD_DIR)/work
+test: bad-inputs-test fuzz-replay-test
