@@ -472,6 +472,20 @@ static void check_input(Checker *c, const Stmt *s)
     c->have_input = true;
 }
 
+/* Adam's betas are in [0, 1): at 1 its bias correction divides by zero (as
+ * PyTorch, which refuses them too). */
+static void read_adam_beta(Checker *c, const Value *v, const char *what, double *out)
+{
+    double x;
+    if (!value_real(c, v, what, 0, 1, false, &x)) return;
+    if (x >= 1) {
+        diag_error(c->diag, v->loc, "%s must be below 1 (Adam divides by 1 - %s^t), not %s; 0.9 and 0.999 are "
+                   "the usual values", what, what, value_text(c, v));
+        return;
+    }
+    *out = x;
+}
+
 static void check_optimizer(Checker *c, const Stmt *s)
 {
     Settings *t = c->set;
@@ -496,8 +510,8 @@ static void check_optimizer(Checker *c, const Stmt *s)
         const Value *v = &a->value;
         const char *o = a->name ? a->name : "";
         if (!strcmp(o, "lr")) value_real(c, v, "lr", 0, 10, true, &t->lr);
-        else if (!strcmp(o, "beta1") && t->optimizer == OPT_ADAM) value_real(c, v, "beta1", 0, 1, false, &t->beta1);
-        else if (!strcmp(o, "beta2") && t->optimizer == OPT_ADAM) value_real(c, v, "beta2", 0, 1, false, &t->beta2);
+        else if ((!strcmp(o, "beta1") || !strcmp(o, "beta2")) && t->optimizer == OPT_ADAM)
+            read_adam_beta(c, v, o, o[4] == '1' ? &t->beta1 : &t->beta2);
         else if (!strcmp(o, "eps") && t->optimizer == OPT_ADAM) value_real(c, v, "eps", 0, 1, true, &t->eps);
         else if (!strcmp(o, "momentum") && t->optimizer != OPT_ADAM) {
             if (value_real(c, v, "momentum", 0, 1, false, &t->momentum) && t->momentum > 0)

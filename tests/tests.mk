@@ -61,3 +61,7 @@ $(BAD_DIR)/tiny: tests/bad-inputs/tiny.cnn $(B)/cnnc $(B)/libcnnrt.a
 bad-inputs-test: $(B)/cnnc $(BAD_DIR)/tiny $(TEST_DEPS_STAMP)
 	bash tests/bad-inputs/bad-inputs.sh $(B)/cnnc $(BAD_DIR)/tiny $(BAD_DIR)/work
 test: bad-inputs-test fuzz-replay-test
+
+# Random valid models against PyTorch (tests/ref/random/): 50 in make test, make conformance for more.
+include tests/ref/random/random.mk
+test: random-test

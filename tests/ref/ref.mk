@@ -13,6 +13,6 @@ $(REF_BIN): tests/ref/test_ref.c $(B)/libcnnrt.a runtime/rt.h runtime/cnnrt.h $(
 .PHONY: ref-test
 ref-test: $(REF_BIN) $(B)/cnnc $(B)/libcnnrt.a
 	@rm -rf $(REF_DIR)
-	/usr/bin/python3 tests/ref/reference.py suite $(REF_DIR) tests/ref/models/*.cnn examples/*.cnn
+	/usr/bin/python3 tests/ref/reference.py suite $(REF_DIR) tests/ref/models/*.cnn examples/*.cnn $(wildcard tests/ref/regressions/*.cnn)
 	@sed 's/^/note: /' $(REF_DIR)/skipped.txt
 	$(REF_BIN) $(abspath $(REF_DIR)) $(abspath $(B)/cnnc)
