@@ -82,6 +82,25 @@ static inline void rt_write_idx(const char *path, int type, int ndim, const unsi
 
 /* Runs a shell command in rt_dir() with stdout and stderr captured into a
  * malloc'ed string (*out); returns the exit status (128+n for signal n). */
+/* n examples of the fake model's task in the test directory: 2x2 ubyte
+ * images, labelled by which of the first three pixels is largest (ties to the
+ * first); images gzipped when gz. */
+static inline void rt_make_fake_set(const char *images, const char *labels, unsigned n, uint64_t seed, bool gz)
+{
+    unsigned char *x = malloc(4 * n), *y = malloc(n);
+    CnnRng r;
+    cnn_rng_seed(&r, seed);
+    for (unsigned i = 0; i < n; i++) {
+        for (int k = 0; k < 4; k++) x[4 * i + k] = (unsigned char)cnn_rng_below(&r, 256);
+        y[i] = x[4 * i] >= x[4 * i + 1] && x[4 * i] >= x[4 * i + 2] ? 0 : x[4 * i + 1] >= x[4 * i + 2] ? 1 : 2;
+    }
+    unsigned dims[3] = {n, 2, 2};
+    rt_write_idx(rt_path(images), 0x08, 3, dims, x, 4 * n, gz);
+    rt_write_idx(rt_path(labels), 0x08, 1, &n, y, n, false);
+    free(x);
+    free(y);
+}
+
 static inline int rt_run(char **out, const char *fmt, ...)
 {
     char cmd[4096], full[4200];

@@ -11,18 +11,7 @@
 
 static void make_set(const char *images, const char *labels, unsigned n, uint64_t seed, bool gz)
 {
-    unsigned char *x = malloc(4 * n), *y = malloc(n);
-    CnnRng r;
-    cnn_rng_seed(&r, seed);
-    for (unsigned i = 0; i < n; i++) {
-        for (int k = 0; k < 4; k++) x[4 * i + k] = (unsigned char)cnn_rng_below(&r, 256);
-        y[i] = x[4 * i] >= x[4 * i + 1] && x[4 * i] >= x[4 * i + 2] ? 0 : x[4 * i + 1] >= x[4 * i + 2] ? 1 : 2;
-    }
-    unsigned dims[3] = {n, 2, 2};
-    rt_write_idx(rt_path(images), 0x08, 3, dims, x, 4 * n, gz);
-    rt_write_idx(rt_path(labels), 0x08, 1, &n, y, n, false);
-    free(x);
-    free(y);
+    rt_make_fake_set(images, labels, n, seed, gz);
 }
 
 static void setup(void)
