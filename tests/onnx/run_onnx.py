@@ -213,18 +213,27 @@ class Plan:
 # ---------------------------------------------------------------------------
 # the operators
 
+def forward_plan(case, x, layer, weights, note, eval_mode=False, same_size=False):
+    """One forward run of `input; layer` on x (NCHW), its output compared with case output 0.
+    same_size: the output has x's size per example (activations, whose rank-1 cases have no
+    batch axis in the expected output's shape)."""
+    plan = Plan(note)
+    xb = to_nhwc(x)
+    shape = case.out(0).shape
+    width = int(np.prod(xb.shape[1:] if same_size else shape[1:]))
+    i = plan.run('%s; %s' % (input_line(xb), layer), weights, xb,
+                 np.zeros((xb.shape[0], width), np.float32), eval_mode=eval_mode)
+    plan.check('y', lambda r: from_nhwc(r[i]['output'], shape), case.out(0))
+    return plan
+
+
 def op_activation(case, layer, eval_mode=False):
     need_float(case)
     x = case.inp(0)
     if x.ndim > 4:
         raise Skip('rank-%d tensor' % x.ndim)
-    plan = Plan('%s on %s' % (layer, 'x'.join(map(str, x.shape))))
-    xb = to_nhwc(x)
-    shape = case.out(0).shape
-    i = plan.run('%s; %s' % (input_line(xb), layer), {}, xb,
-                 np.zeros((xb.shape[0], int(np.prod(xb.shape[1:]))), np.float32), eval_mode=eval_mode)
-    plan.check('y', lambda r: from_nhwc(r[i]['output'], shape), case.out(0))
-    return plan
+    return forward_plan(case, x, layer, {}, '%s on %s' % (layer, 'x'.join(map(str, x.shape))), eval_mode,
+                        same_size=True)
 
 
 def op_relu(case):
@@ -319,13 +328,7 @@ def op_conv(case):
     weights = {'conv1.weight': w}
     if bias is not None:
         weights['conv1.bias'] = bias
-    plan = Plan(cnn)
-    xb = to_nhwc(x)
-    shape = case.out(0).shape
-    i = plan.run('%s; %s' % (input_line(xb), cnn), weights, xb,
-                 np.zeros((xb.shape[0], int(np.prod(shape[1:]))), np.float32))
-    plan.check('y', lambda r: from_nhwc(r[i]['output'], shape), case.out(0))
-    return plan
+    return forward_plan(case, x, cnn, weights, cnn)
 
 
 def op_convtranspose(case):
@@ -372,13 +375,7 @@ def op_convtranspose(case):
     weights = {'deconv1.weight': w}
     if bias is not None:
         weights['deconv1.bias'] = bias
-    plan = Plan(cnn)
-    xb = to_nhwc(x)
-    shape = case.out(0).shape
-    i = plan.run('%s; %s' % (input_line(xb), cnn), weights, xb,
-                 np.zeros((xb.shape[0], int(np.prod(shape[1:]))), np.float32))
-    plan.check('y', lambda r: from_nhwc(r[i]['output'], shape), case.out(0))
-    return plan
+    return forward_plan(case, x, cnn, weights, cnn)
 
 
 def pool_layer(case, kind):
