@@ -57,10 +57,15 @@ void emit_bias_grad_shared(Emitter *e, const Layer *l)
     emit_open(e, "{");
     emit(e, "float *restrict dbias = c->grads + @BIAS;");
     emit(e, "float acc[@OC] = {0};");
-    emit_open(e, "for (size_t p = 0; p < (size_t)c->batch * @OH * @OW; p++) {");
+    emit_open(e, "for (int b = 0; b < c->batch; b++) {");
+    emit(e, "float part[@OC] = {0};   /* per image: two shorter float sums round less than one */");
+    emit_open(e, "for (size_t p = (size_t)b * @OH * @OW; p < (size_t)(b + 1) * @OH * @OW; p++) {");
     emit(e, "#pragma omp simd");
-    emit(e, "for (int co = 0; co < @OC; co++) acc[co] += dout[p * @OC + co];");
+    emit(e, "for (int co = 0; co < @OC; co++) part[co] += dout[p * @OC + co];");
     emit_close(e, NULL);
+    emit(e, "#pragma omp simd");
+    emit(e, "for (int co = 0; co < @OC; co++) acc[co] += part[co];");
+    emit_close(e, "b");
     emit(e, "#pragma omp simd");
     emit(e, "for (int co = 0; co < @OC; co++) dbias[co] = acc[co];");
     emit_close(e, NULL);
@@ -113,6 +118,7 @@ static void emit_weight_grad(Emitter *e, const Layer *l, bool transposed)
     emit(e, "const int ky = r / (@KW * @IC), kx = r / @IC %% @KW, ci = r %% @IC;");
     emit(e, "float acc[@OC] = {0};");
     emit_open(e, "for (int b = 0; b < c->batch; b++) {");
+    emit(e, "float part[@OC] = {0};   /* per image: two shorter float sums round less than one */");
     emit_open(e, "for (int y = 0; y < %s; y++) {", anchor_h);
     emit_paired_row(e, "py", "y", "ky", "H", pair_h, l->a.ph);
     emit_open(e, "for (int x = 0; x < %s; x++) {", anchor_w);
@@ -125,9 +131,11 @@ static void emit_weight_grad(Emitter *e, const Layer *l, bool transposed)
         emit(e, "const float *restrict g = dout + (((size_t)b * @OH + y) * @OW + x) * @OC;");
     }
     emit(e, "#pragma omp simd");
-    emit(e, "for (int co = 0; co < @OC; co++) acc[co] += v * g[co];");
+    emit(e, "for (int co = 0; co < @OC; co++) part[co] += v * g[co];");
     emit_close(e, "x");
     emit_close(e, "y");
+    emit(e, "#pragma omp simd");
+    emit(e, "for (int co = 0; co < @OC; co++) acc[co] += part[co];");
     emit_close(e, "b");
     emit(e, "float *restrict row = dweight + ((size_t)(%s) * @IC + ci) * @OC;", tap(l));
     emit(e, "#pragma omp simd");

@@ -141,15 +141,16 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     emit(e, "/* %s: dL/dweight for tap (ky,kx) and ct input channels from ci0, all output channels:", l->name);
-    emit(e, "   Σ over images and output pixels of src[b, y·SH+ky·DH, x·SW+kx·DW, ci] · dout[b,y,x,co] */");
+    emit(e, "   Σ over images of Σ over output pixels of src[b, y·SH+ky·DH, x·SW+kx·DW, ci] · dout[b,y,x,co] */");
     emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_tile(const float *restrict src,", l->name);
     emit(e, "    const float *restrict dout, float *restrict dw, const int batch, const int ky, const int kx,");
     emit(e, "    const int ci0, const int ct)");
     emit_open(e, "{");
     emit(e, "enum { NV = @OC / CNN_VLEN };");
     emit(e, "cnn_vf acc[@CT][NV];");
-    emit_tile_loops(e, "ct", "acc[t][v] = (cnn_vf){0};");
     emit_open(e, "for (int b = 0; b < batch; b++) {");
+    emit(e, "/* one image's sum in registers, then added to dw: two shorter float sums round less */");
+    emit_tile_loops(e, "ct", "acc[t][v] = (cnn_vf){0};");
     emit_open(e, "for (int y = 0; y < @OH; y++) {");
     emit(e, "const float *restrict srow = src + (((size_t)b * @SRC_H + (size_t)y * @SH + (size_t)ky * @DH) * @SRC_W");
     emit(e, "                                     + (size_t)kx * @DW) * @IC + ci0;");
@@ -163,8 +164,8 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl)
     emit_close(e, "t");
     emit_close(e, "x");
     emit_close(e, "y");
+    emit_tile_loops(e, "ct", "*(cnn_vf *)(dw + (size_t)t * @OC + v * CNN_VLEN) = b ? *(cnn_vf *)(dw + (size_t)t * @OC + v * CNN_VLEN) + acc[t][v] : acc[t][v];");
     emit_close(e, "b");
-    emit_tile_loops(e, "ct", "*(cnn_vf *)(dw + (size_t)t * @OC + v * CNN_VLEN) = acc[t][v];");
     emit_close(e, NULL);
     emit_blank(e);
 }

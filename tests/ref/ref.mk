@@ -16,3 +16,9 @@ ref-test: $(REF_BIN) $(B)/cnnc $(B)/libcnnrt.a
 	/usr/bin/python3 tests/ref/reference.py suite $(REF_DIR) tests/ref/models/*.cnn examples/*.cnn $(wildcard tests/ref/regressions/*.cnn)
 	@sed 's/^/note: /' $(REF_DIR)/skipped.txt
 	$(REF_BIN) $(abspath $(REF_DIR)) $(abspath $(B)/cnnc)
+	@# the regressions again as the random run that found them traced them: batches
+	@# of 5 (odd over two threads), dL/dx included, 8-float vectors
+	@rm -rf $(REF_DIR)-b5
+	/usr/bin/python3 tests/ref/reference.py suite $(REF_DIR)-b5 $(wildcard tests/ref/regressions/*.cnn) --size 5
+	/usr/bin/python3 tests/ref/random/add_input_grad.py $(REF_DIR)-b5
+	CNNC_VLEN=8 $(REF_BIN) $(abspath $(REF_DIR))-b5 $(abspath $(B)/cnnc)

@@ -114,20 +114,24 @@ def trace(model, weights, batch, steps, opt, double=False):
     net = fresh()
     output = net(x)
     loss = lossf(output, y)
-    loss.backward()
+    if loss.requires_grad:      # a model without parameters has nothing to differentiate
+        loss.backward()
     out["output"] = output
     out["loss"] = loss.reshape(1)
     for n, p in net.named_parameters():
         out["grad." + n] = p.grad
 
     net = fresh()
-    optim = cnnmodel.make_optimizer(net.parameters(), opt)
+    params = list(net.parameters())
+    # torch.optim refuses an empty parameter list; without parameters a step changes nothing
+    optim = cnnmodel.make_optimizer(params, opt) if params else None
     losses = []
     for _ in range(steps):
-        optim.zero_grad()
         l = lossf(net(x), y)
-        l.backward()
-        optim.step()
+        if optim:
+            optim.zero_grad()
+            l.backward()
+            optim.step()
         losses.append(l.item())
     out["losses"] = torch.tensor(losses, dtype=dtype)
     for n, t in cnnmodel.tensor_dict(net).items():

@@ -505,9 +505,6 @@ class Gen:
             elif what == "bn":
                 self.batchnorm()
         # ---- loss and output
-        if not any(l.split()[0] in ("conv", "deconv", "fc", "dense", "batchnorm") for l in self.lines):
-            # reference.py cannot trace a model without parameters (nothing requires a gradient)
-            self.fc()
         loss = self.wpick([(5, "crossentropy"), (2.5, "mse"), (2.5, "bce")])
         if self.shape.size > MAX_OUTPUTS or (loss == "crossentropy" and self.shape.size < 2):
             self.fc(n=r.randint(2, 10))

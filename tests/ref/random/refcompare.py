@@ -86,6 +86,8 @@ def noise_gradients(model, weights, batch, steps=3, rel=1e-8):
     gx = np.abs(input_grad(model, weights, batch, True))
     if gx.max() < 1e-9:
         return f"grad.input is zero (largest {gx.max():.2g})"
+    if not list(net.parameters()):
+        return None     # no parameters: dL/dx (checked above) is all there is to compare
     optim = cnnmodel.make_optimizer(net.parameters(), opt)
     for step in range(steps):
         optim.zero_grad()
