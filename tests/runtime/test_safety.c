@@ -136,6 +136,37 @@ START_TEST(kill_during_saves_keeps_the_checkpoint)
 }
 END_TEST
 
+/* A W.npz.tmp.<pid> left by a killed save is removed by the next save; one
+ * whose process is alive (another save in progress) is left alone. */
+START_TEST(next_save_removes_a_killed_saves_temporary)
+{
+    make_set("img", "lab", 16, 3);
+    pid_t dead = fork();
+    ck_assert_int_ge(dead, 0);
+    if (dead == 0) _exit(0);
+    ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+    char stale[64], live[64];
+    snprintf(stale, sizeof stale, "w.npz.tmp.%ld", (long)dead);
+    snprintf(live, sizeof live, "w.npz.tmp.%ld", (long)getpid());   /* this test process: alive */
+    for (const char *name = stale;; name = live) {
+        FILE *f = fopen(rt_path(name), "w");
+        ck_assert_ptr_nonnull(f);
+        fputs("half a checkpoint", f);
+        fclose(f);
+        if (name == live) break;
+    }
+    char *out;
+    int st = rt_run(&out, FAKE " train --train-images img --train-labels lab --batch 8 --epochs 1 --save w.npz --quiet");
+    ck_assert_msg(st == 0, "%s", out);
+    free(out);
+    struct stat sb;
+    ck_assert_msg(stat(rt_path(stale), &sb) != 0, "%s (its process is gone) was not removed", stale);
+    ck_assert_msg(stat(rt_path(live), &sb) == 0, "%s (its process is alive) was removed", live);
+    ck_assert_int_eq(checkpoint_epoch(rt_path("w.npz")), 1);
+    unlink(rt_path(live));
+}
+END_TEST
+
 /* An absurd learning rate overflows the weights to infinity within a few
  * steps.  A fresh run has no checkpoint to point to and saves nothing; a
  * run resumed from a good file names it and leaves it alone; a run that
@@ -176,6 +207,7 @@ int main(void)
     TCase *t = tcase_create("safety");
     tcase_set_timeout(t, 240);
     tcase_add_test(t, kill_during_saves_keeps_the_checkpoint);
+    tcase_add_test(t, next_save_removes_a_killed_saves_temporary);
     tcase_add_test(t, nan_loss_names_step_and_checkpoint);
     suite_add_tcase(s, t);
     return rt_main(s);
