@@ -186,6 +186,7 @@ static void emit_layer_constants(Emitter *e, const Plan *p, const PlanLayer *pl)
                                  pl->fixed_off);
     if (pl->index_off >= 0) emit(e, "@ARGMAX = %ld,   /* its argmax: index + B*%ld */", pl->index_off, pl->index_off);
     if (t == LAYER_CONV) emit_conv_tile_constants(e, pl);
+    if (t == LAYER_FC) emit_fc_tile_constants(e, pl);
     (void)p;
     e->prefix = NULL;
 }

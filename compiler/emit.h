@@ -53,6 +53,9 @@ void emit_conv_backward_generic(Emitter *e, const PlanLayer *pl);
 void emit_conv_din_generic(Emitter *e, const PlanLayer *pl);
 void emit_bias_grad_shared(Emitter *e, const Layer *l);
 void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl);
+/* Accumulator tile rows that fit the vector registers beside nv vectors, at most limit. */
+int emit_tile_size(const Emitter *e, long nv, long limit);
+void emit_fc_tile_constants(Emitter *e, const PlanLayer *pl);
 
 /* One pair per layer kind, referenced from the table in layers.c. */
 void emit_conv_forward(Emitter *e, const Plan *p, const PlanLayer *pl);

@@ -9,15 +9,21 @@
  *   dL/din         all input channels of one padded input pixel, over co,
  *                  from weights transposed to [ky][kx][co][ci]
  * The input is first copied into a zero-padded buffer (kept for dL/dweight),
- * so no inner loop tests bounds.  Used when the output channels (and, for
- * dL/din, the input channels) are a whole number of vectors; otherwise
- * emit_conv.c's plain loops are emitted.  This file only decides and emits;
- * the arithmetic is the same as emit_conv.c's, in another order. */
+ * so no inner loop tests bounds.  Every conv takes the forward and dL/dweight
+ * kernels: each layer picks its vector width (conv_vec), and output channels
+ * that are not a whole number of vectors (a first layer's 6 or 10) run in
+ * padded vectors — weights and bias copied zero-extended, the last vector of
+ * each pixel stored in part.  dL/dweight takes its tiled kernel when the
+ * output channels are whole vectors (a partial load per pixel cost more than
+ * the tile saved), dL/din when the input channels are; the others take
+ * emit_conv.c's plain loops.  This
+ * file only decides and emits; the arithmetic is emit_conv.c's, in another
+ * order. */
 #include "emit.h"
 
 /* Tile sizes from the register budget: 32 vector registers with AVX-512, 16
  * without; the weight (or gradient) vectors and one broadcast need their own. */
-static int tile_size(const Emitter *e, long nv, long limit)
+int emit_tile_size(const Emitter *e, long nv, long limit)
 {
     int regs = e->vlen == 16 ? 32 : 16;
     long t = (regs - nv - 2) / (nv ? nv : 1);
@@ -26,9 +32,23 @@ static int tile_size(const Emitter *e, long nv, long limit)
     return t < 1 ? 1 : (int)t;
 }
 
-static bool conv_is_tiled(const Emitter *e, const Layer *l)
+/* One layer's vector width and how its output channels fill the vectors:
+ * vl floats per vector, nv vectors per pixel, `last` channels in the last. */
+typedef struct ConvVec { int vl, nv, last; } ConvVec;
+
+/* The machine's width (16 with AVX-512), unless 8 pads a small layer less:
+ * 6 channels fill one 8-float vector to 75%, a 16-float one to 37%. */
+static ConvVec conv_vec(const Emitter *e, const Layer *l)
 {
-    return l->kind->tag == LAYER_CONV && l->a.n % e->vlen == 0;
+    int oc = l->a.n, vl = e->vlen;
+    if (vl == 16 && oc % 16 != 0 && oc < 64 && (oc + 7) / 8 * 8 < (oc + 15) / 16 * 16) vl = 8;
+    int nv = (oc + vl - 1) / vl;
+    return (ConvVec){vl, nv, oc - (nv - 1) * vl};
+}
+
+static bool conv_is_tiled(const Layer *l)
+{
+    return l->kind->tag == LAYER_CONV;
 }
 
 static bool din_is_tiled(const Emitter *e, const PlanLayer *pl)
@@ -36,18 +56,61 @@ static bool din_is_tiled(const Emitter *e, const PlanLayer *pl)
     return pl->wt_off >= 0 && pl->l->in.c % e->vlen == 0;
 }
 
+/* The weights are read from the zero-padded copy when channels do not fill
+ * whole vectors (plan.c reserves it for any width). */
+static bool weights_padded(const Emitter *e, const PlanLayer *pl)
+{
+    return conv_vec(e, pl->l).last != conv_vec(e, pl->l).vl;
+}
+
 /* The constants the tiled kernels use, emitted into the model's enum. */
 void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
-    if (!conv_is_tiled(e, l)) return;
-    long nv = l->a.n / e->vlen;
+    if (!conv_is_tiled(l)) return;
+    ConvVec cv = conv_vec(e, l);
+    emit(e, "@VL = %d, @NV = %d, @LAST = %d, @OCP = %d,   /* %d channels in %d vector%s of %d floats, %d in the last */",
+         cv.vl, cv.nv, cv.last, cv.vl * cv.nv, l->a.n, cv.nv, cv.nv > 1 ? "s" : "", cv.vl, cv.last);
     emit(e, "@SRC_H = %ld, @SRC_W = %ld,   /* the input with its padding */", l->in.h + 2L * l->a.ph,
          l->in.w + 2L * l->a.pw);
     emit(e, "@TX = %d, @CT = %d,   /* register tiles: output pixels, input channels */",
-         tile_size(e, nv, l->out.w), tile_size(e, nv, l->in.c));
+         emit_tile_size(e, cv.nv, l->out.w), emit_tile_size(e, cv.nv, l->in.c));
     if (pl->pad_off >= 0) emit(e, "@PADDED = %ld,   /* the zero-padded input: acts + B*%ld */", pl->pad_off, pl->pad_off);
     if (pl->wt_off >= 0) emit(e, "@WT = %ld,   /* transposed weights, at acts + B*ACT_PER_IMAGE */", pl->wt_off);
+    if (weights_padded(e, pl))
+        emit(e, "@WPAD = %ld,   /* weights and bias padded to @OCP channels, at acts + B*ACT_PER_IMAGE */",
+             pl->wpad_off);
+}
+
+/* The layer's vector type, its store of vector v of a pixel's channels —
+ * only @LAST floats of a partly used last vector (the branch folds away: v is
+ * a constant once the tile loops unroll) — and, for the dL/dweight kernel,
+ * which only whole vectors take, its load.  Vectors go by pointer: passing
+ * them by value changes the ABI between -march settings, and gcc warns. */
+static void emit_vector_helpers(Emitter *e, const PlanLayer *pl)
+{
+    const char *n = pl->l->name;
+    bool partial = weights_padded(e, pl);
+    emit(e, "typedef float %s_vf __attribute__((vector_size(@VL * sizeof(float)), aligned(4)));", n);
+    emit_blank(e);
+    emit(e, "static inline __attribute__((always_inline)) void %s_store(float *restrict p, const int v, const %s_vf *x)",
+         n, n);
+    emit_open(e, "{");
+    if (partial) {
+        emit(e, "if (v == @NV - 1) memcpy(p + v * @VL, x, sizeof(float) * @LAST);   /* @LAST channels */");
+        emit(e, "else *(%s_vf *)(p + v * @VL) = *x;", n);
+    } else {
+        emit(e, "*(%s_vf *)(p + v * @VL) = *x;", n);
+    }
+    emit_close(e, NULL);
+    emit_blank(e);
+    if (partial) return;
+    emit(e, "static inline __attribute__((always_inline)) void %s_load(%s_vf *x, const float *restrict p, const int v)",
+         n, n);
+    emit_open(e, "{");
+    emit(e, "*x = *(const %s_vf *)(p + v * @VL);", n);
+    emit_close(e, NULL);
+    emit_blank(e);
 }
 
 static const char *tap(const Layer *l)
@@ -55,11 +118,11 @@ static const char *tap(const Layer *l)
     return l->a.flip ? "(@KH - 1 - ky) * @KW + (@KW - 1 - kx)" : "ky * @KW + kx";
 }
 
-/* for t < n: for v < NV: body — the tile loops, fully unrolled by the compiler. */
+/* for t < n: for v < @NV: body — the tile loops, fully unrolled by the compiler. */
 static void emit_tile_loops(Emitter *e, const char *n, const char *body)
 {
     emit(e, "for (int t = 0; t < %s; t++)", n);
-    emit(e, "    for (int v = 0; v < NV; v++) %s", body);
+    emit(e, "    for (int v = 0; v < @NV; v++) %s", body);
 }
 
 /* ---- forward ----------------------------------------------------------------------- */
@@ -67,33 +130,56 @@ static void emit_tile_loops(Emitter *e, const char *n, const char *body)
 static void emit_forward_tile(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
-    emit(e, "/* %s: TX output pixels of one row, all channels; src is the first pixel's receptive field */",
-         l->name);
-    emit(e, "static inline __attribute__((always_inline)) void %s_forward_tile(const float *restrict src,", l->name);
+    const char *n = l->name;
+    emit(e, "/* %s: TX output pixels of one row, all channels; src is the first pixel's receptive field.", n);
+    emit(e, "   weight is [@KH][@KW][@IC][@OCP], bias [@OCP]: whole vectors */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_forward_tile(const float *restrict src,", n);
     emit(e, "    const float *restrict weight, const float *restrict bias, float *restrict po, const int tx)");
     emit_open(e, "{");
     if (!l->a.bias) emit(e, "(void)bias;");
-    emit(e, "enum { NV = @OC / CNN_VLEN };");
-    emit(e, "cnn_vf acc[@TX][NV];");
-    emit_tile_loops(e, "tx", l->a.bias ? "acc[t][v] = *(const cnn_vf *)(bias + v * CNN_VLEN);"
-                                       : "acc[t][v] = (cnn_vf){0};");
+    emit(e, "%s_vf acc[@TX][@NV];", n);
+    if (l->a.bias) {
+        char body[128];
+        snprintf(body, sizeof body, "acc[t][v] = *(const %s_vf *)(bias + v * @VL);", n);
+        emit_tile_loops(e, "tx", body);
+    } else {
+        char body[128];
+        snprintf(body, sizeof body, "acc[t][v] = (%s_vf){0};", n);
+        emit_tile_loops(e, "tx", body);
+    }
     emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
     emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
     emit(e, "const float *restrict px = src + ((size_t)ky * @DH * @SRC_W + (size_t)kx * @DW) * @IC;");
-    emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
+    emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OCP;", tap(l));
     emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
-    emit(e, "cnn_vf w[NV];");
-    emit(e, "for (int v = 0; v < NV; v++) w[v] = *(const cnn_vf *)(wk + ci * @OC + v * CNN_VLEN);");
+    emit(e, "%s_vf w[@NV];", n);
+    emit(e, "for (int v = 0; v < @NV; v++) w[v] = *(const %s_vf *)(wk + ci * @OCP + v * @VL);", n);
     emit_open(e, "for (int t = 0; t < tx; t++) {");
     emit(e, "const float xv = px[(size_t)t * @SW * @IC + ci];");
-    emit(e, "for (int v = 0; v < NV; v++) acc[t][v] += xv * w[v];");
+    emit(e, "for (int v = 0; v < @NV; v++) acc[t][v] += xv * w[v];");
     emit_close(e, "t");
     emit_close(e, "ci");
     emit_close(e, "kx");
     emit_close(e, "ky");
-    emit_tile_loops(e, "tx", "*(cnn_vf *)(po + t * @OC + v * CNN_VLEN) = acc[t][v];");
+    char body[128];
+    snprintf(body, sizeof body, "%s_store(po + t * @OC, v, &acc[t][v]);", n);
+    emit_tile_loops(e, "tx", body);
     emit_close(e, NULL);
     emit_blank(e);
+}
+
+/* Copies the weights and bias into [..][@OCP] rows, zeros in the lanes past @OC. */
+static void emit_padded_weights(Emitter *e, const Layer *l)
+{
+    emit(e, "/* @OC channels do not fill whole vectors: read a copy with zeros in the lanes past them */");
+    emit(e, "float *restrict wpad = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WPAD;");
+    emit(e, "for (int k = 0; k < @KH * @KW * @IC; k++)");
+    emit(e, "    for (int co = 0; co < @OCP; co++)");
+    emit(e, "        wpad[(size_t)k * @OCP + co] = co < @OC ? c->params[@WEIGHT + (size_t)k * @OC + co] : 0.0f;");
+    emit(e, "float *restrict bpad = wpad + (size_t)@KH * @KW * @IC * @OCP;");
+    emit(e, "for (int co = 0; co < @OCP; co++) bpad[co] = co < @OC ? %s : 0.0f;",
+         l->a.bias ? "c->params[@BIAS + co]" : "0.0f");
+    emit(e, "const float *restrict weight = wpad, *restrict bias = bpad;");
 }
 
 /* Copies each image into the middle of a zeroed (IH+2PH)×(IW+2PW) buffer. */
@@ -113,12 +199,17 @@ static void emit_pad_input(Emitter *e)
 static void emit_conv_forward_tiled(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
+    emit_vector_helpers(e, pl);
     emit_forward_tile(e, pl);
     emit(e, "/* out[b,y,x,co] = bias[co] + Σ_{ky,kx,ci} in[b, y·SH−PH+ky·DH, x·SW−PW+kx·DW, ci] · w[%s, ci, co] */",
          l->a.flip ? "KH−1−ky, KW−1−kx" : "ky, kx");
     emit_forward_open(e, pl, true);
-    emit(e, "const float *restrict weight = c->params + @WEIGHT;   /* [@KH][@KW][@IC][@OC] */");
-    emit(e, "const float *restrict bias = %s;", l->a.bias ? "c->params + @BIAS" : "NULL");
+    if (weights_padded(e, pl)) {
+        emit_padded_weights(e, l);
+    } else {
+        emit(e, "const float *restrict weight = c->params + @WEIGHT;   /* [@KH][@KW][@IC][@OC] */");
+        emit(e, "const float *restrict bias = %s;", l->a.bias ? "c->params + @BIAS" : "NULL");
+    }
     if (pl->pad_off >= 0) emit_pad_input(e);
     else emit(e, "const float *restrict src = in;");
     emit_batch_loop(e);
@@ -140,31 +231,43 @@ static void emit_conv_forward_tiled(Emitter *e, const PlanLayer *pl)
 static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
-    emit(e, "/* %s: dL/dweight for tap (ky,kx) and ct input channels from ci0, all output channels:", l->name);
+    const char *n = l->name;
+    char body[160];
+    emit(e, "/* %s: dL/dweight for tap (ky,kx) and ct input channels from ci0, all output channels:", n);
     emit(e, "   Σ over images of Σ over output pixels of src[b, y·SH+ky·DH, x·SW+kx·DW, ci] · dout[b,y,x,co] */");
-    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_tile(const float *restrict src,", l->name);
+    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_tile(const float *restrict src,", n);
     emit(e, "    const float *restrict dout, float *restrict dw, const int batch, const int ky, const int kx,");
     emit(e, "    const int ci0, const int ct)");
     emit_open(e, "{");
-    emit(e, "enum { NV = @OC / CNN_VLEN };");
-    emit(e, "cnn_vf acc[@CT][NV];");
+    emit(e, "%s_vf acc[@CT][@NV];", n);
     emit_open(e, "for (int b = 0; b < batch; b++) {");
     emit(e, "/* one image's sum in registers, then added to dw: two shorter float sums round less */");
-    emit_tile_loops(e, "ct", "acc[t][v] = (cnn_vf){0};");
+    snprintf(body, sizeof body, "acc[t][v] = (%s_vf){0};", n);
+    emit_tile_loops(e, "ct", body);
     emit_open(e, "for (int y = 0; y < @OH; y++) {");
     emit(e, "const float *restrict srow = src + (((size_t)b * @SRC_H + (size_t)y * @SH + (size_t)ky * @DH) * @SRC_W");
     emit(e, "                                     + (size_t)kx * @DW) * @IC + ci0;");
     emit(e, "const float *restrict grow = dout + ((size_t)b * @OH + y) * @OW * @OC;");
     emit_open(e, "for (int x = 0; x < @OW; x++) {");
-    emit(e, "cnn_vf g[NV];");
-    emit(e, "for (int v = 0; v < NV; v++) g[v] = *(const cnn_vf *)(grow + (size_t)x * @OC + v * CNN_VLEN);");
+    emit(e, "%s_vf g[@NV];", n);
+    emit(e, "for (int v = 0; v < @NV; v++) %s_load(&g[v], grow + (size_t)x * @OC, v);", n);
     emit_open(e, "for (int t = 0; t < ct; t++) {");
     emit(e, "const float xv = srow[(size_t)x * @SW * @IC + t];");
-    emit(e, "for (int v = 0; v < NV; v++) acc[t][v] += xv * g[v];");
+    emit(e, "for (int v = 0; v < @NV; v++) acc[t][v] += xv * g[v];");
     emit_close(e, "t");
     emit_close(e, "x");
     emit_close(e, "y");
-    emit_tile_loops(e, "ct", "*(cnn_vf *)(dw + (size_t)t * @OC + v * CNN_VLEN) = b ? *(cnn_vf *)(dw + (size_t)t * @OC + v * CNN_VLEN) + acc[t][v] : acc[t][v];");
+    emit_open(e, "for (int t = 0; t < ct; t++) {");
+    emit_open(e, "for (int v = 0; v < @NV; v++) {");
+    emit(e, "%s_vf sum = acc[t][v];", n);
+    emit_open(e, "if (b > 0) {");
+    emit(e, "%s_vf before;", n);
+    emit(e, "%s_load(&before, dw + (size_t)t * @OC, v);", n);
+    emit(e, "sum += before;");
+    emit_close(e, NULL);
+    emit(e, "%s_store(dw + (size_t)t * @OC, v, &sum);", n);
+    emit_close(e, "v");
+    emit_close(e, "t");
     emit_close(e, "b");
     emit_close(e, NULL);
     emit_blank(e);
@@ -173,7 +276,7 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl)
 static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
-    long blocks = (l->in.c + tile_size(e, l->a.n / e->vlen, l->in.c) - 1) / tile_size(e, l->a.n / e->vlen, l->in.c);
+    int ct = emit_tile_size(e, conv_vec(e, l).nv, l->in.c);
     emit(e, "/* dL/dweight: one thread per (ky, kx, block of CT input channels), each summed in a fixed order */");
     emit(e, "enum { CI_BLOCKS = (@IC + @CT - 1) / @CT };");
     emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
@@ -181,14 +284,13 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
     emit_open(e, "for (int r = 0; r < @KH * @KW * CI_BLOCKS; r++) {");
     emit(e, "const int ky = r / (@KW * CI_BLOCKS), kx = r / CI_BLOCKS %% @KW, ci0 = r %% CI_BLOCKS * @CT;");
     emit(e, "float *restrict dw = dweight + ((size_t)(%s) * @IC + ci0) * @OC;", tap(l));
-    if (l->in.c % tile_size(e, l->a.n / e->vlen, l->in.c) == 0) {
+    if (l->in.c % ct == 0) {
         emit(e, "%s_weight_grad_tile(src, dout, dw, c->batch, ky, kx, ci0, @CT);", l->name);
     } else {
         emit(e, "if (ci0 + @CT <= @IC) %s_weight_grad_tile(src, dout, dw, c->batch, ky, kx, ci0, @CT);", l->name);
         emit(e, "else %s_weight_grad_tile(src, dout, dw, c->batch, ky, kx, ci0, @IC %% @CT);", l->name);
     }
     emit_close(e, "r");
-    (void)blocks;
 }
 
 /* dL/d(padded in) += dout[b,y,x,co] · wT[tap,co,ci] for every tap; then the
@@ -265,13 +367,13 @@ static void emit_conv_backward_tiled(Emitter *e, const PlanLayer *pl)
 void emit_conv_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
-    if (conv_is_tiled(e, pl->l)) emit_conv_forward_tiled(e, pl);
+    if (conv_is_tiled(pl->l)) emit_conv_forward_tiled(e, pl);
     else emit_conv_forward_generic(e, pl);
 }
 
 void emit_conv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
-    if (conv_is_tiled(e, pl->l)) emit_conv_backward_tiled(e, pl);
+    if (conv_is_tiled(pl->l) && !weights_padded(e, pl)) emit_conv_backward_tiled(e, pl);
     else emit_conv_backward_generic(e, pl);
 }

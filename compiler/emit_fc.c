@@ -28,9 +28,107 @@ static void emit_image_blocks_open(Emitter *e)
     emit(e, "const int nb = c->batch - b0 < %d ? c->batch - b0 : %d;", FC_BLOCK, FC_BLOCK);
 }
 
+/* ---- register-tiled fc: when the outputs are whole vectors -------------------------
+ * The same scheme as emit_conv_tiled.c: a tile of accumulators in vector
+ * registers, TB images × NV output vectors (OT = NV·VL outputs) forward, CT
+ * inputs × NV output vectors for dL/dw.  Threads take (output tile, image
+ * block) pairs, output tile outermost, so one thread's weight columns stay in
+ * cache across its image blocks. */
+typedef struct FcTile { int vl, nv, tb, ct; } FcTile;
+
+/* vl = 0: no tiling (outputs not a whole number of 8-float vectors). */
+static FcTile fc_tile(const Emitter *e, const Layer *l)
+{
+    FcTile f = {0, 0, 0, 0};
+    long oc = l->out.c, in = l->in.h * l->in.w * l->in.c;
+    f.vl = oc % e->vlen == 0 ? e->vlen : oc % 8 == 0 ? 8 : 0;
+    if (!f.vl) return f;
+    for (f.nv = 4; (oc / f.vl) % f.nv != 0; f.nv--) {}
+    f.tb = emit_tile_size(e, f.nv, FC_BLOCK);
+    f.ct = emit_tile_size(e, f.nv, in);
+    return f;
+}
+
+void emit_fc_tile_constants(Emitter *e, const PlanLayer *pl)
+{
+    FcTile f = fc_tile(e, pl->l);
+    if (!f.vl) return;
+    emit(e, "@VL = %d, @NV = %d, @OT = %d, @TB = %d, @CT = %d,   /* tiles: @OT outputs × @TB images, × @CT inputs */",
+         f.vl, f.nv, f.nv * f.vl, f.tb, f.ct);
+}
+
+static void emit_fc_tiled_forward(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    const char *n = l->name;
+    emit(e, "typedef float %s_vf __attribute__((vector_size(@VL * sizeof(float)), aligned(4)));", n);
+    emit_blank(e);
+    emit(e, "/* %s: outputs [o0, o0 + @OT) of tb images over inputs [i0, i0 + ni): the chunk's sums in", n);
+    emit(e, "   registers, then added to po (to the bias, or 0, on the first chunk) */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_forward_tile(const float *restrict in,", n);
+    emit(e, "    const float *restrict weight, const float *restrict bias, float *restrict po, const int i0,");
+    emit(e, "    const int ni, const int tb)");
+    emit_open(e, "{");
+    if (!l->a.bias) emit(e, "(void)bias;");
+    emit(e, "enum { IN = @IH * @IW * @IC };");
+    emit(e, "%s_vf acc[@TB][@NV];", n);
+    emit(e, "for (int t = 0; t < tb; t++)");
+    emit(e, "    for (int v = 0; v < @NV; v++) acc[t][v] = (%s_vf){0};", n);
+    emit_open(e, "for (int i = i0; i < i0 + ni; i++) {");
+    emit(e, "%s_vf w[@NV];", n);
+    emit(e, "for (int v = 0; v < @NV; v++) w[v] = *(const %s_vf *)(weight + (size_t)i * @OC + v * @VL);", n);
+    emit_open(e, "for (int t = 0; t < tb; t++) {");
+    emit(e, "const float xv = in[(size_t)t * IN + i];");
+    emit(e, "for (int v = 0; v < @NV; v++) acc[t][v] += xv * w[v];");
+    emit_close(e, "t");
+    emit_close(e, "i");
+    emit_open(e, "for (int t = 0; t < tb; t++) {");
+    emit_open(e, "for (int v = 0; v < @NV; v++) {");
+    emit(e, "%s_vf *restrict o = (%s_vf *)(po + (size_t)t * @OC + v * @VL);", n, n);
+    if (l->a.bias) emit(e, "*o = (i0 > 0 ? *o : *(const %s_vf *)(bias + v * @VL)) + acc[t][v];", n);
+    else emit(e, "*o = i0 > 0 ? *o + acc[t][v] : acc[t][v];");
+    emit_close(e, "v");
+    emit_close(e, "t");
+    emit_close(e, NULL);
+    emit_blank(e);
+}
+
+static void emit_fc_forward_tiled(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    emit_fc_tiled_forward(e, pl);
+    emit(e, "/* out[b,o] = bias[o] + Σ_i in[b,i] · w[i,o]: register tiles of @TB images × @OT outputs,");
+    emit(e, "   summed over the inputs in chunks of %d (see emit_fc.c on rounding) */", FC_CHUNK);
+    emit_forward_open(e, pl, true);
+    emit(e, "enum { IN = @IH * @IW * @IC, CHUNK = %d };", FC_CHUNK);
+    emit(e, "const float *restrict weight = c->params + @WEIGHT;   /* [IN][@OC] */");
+    emit(e, "const float *restrict bias = %s;", l->a.bias ? "c->params + @BIAS" : "NULL");
+    emit(e, "const int blocks = (c->batch + @TB - 1) / @TB;");
+    emit(e, "#pragma omp parallel for");
+    emit_open(e, "for (int r = 0; r < @OC / @OT * blocks; r++) {");
+    emit(e, "const int o0 = r / blocks * @OT, b0 = r %% blocks * @TB;");
+    emit(e, "const int nb = c->batch - b0 < @TB ? c->batch - b0 : @TB;");
+    emit(e, "const float *restrict bo = bias ? bias + o0 : NULL;");
+    emit_open(e, "for (int i0 = 0; i0 < IN; i0 += CHUNK) {");
+    emit(e, "const int ni = IN - i0 < CHUNK ? IN - i0 : CHUNK;");
+    emit(e, "if (nb == @TB)");
+    emit(e, "    %s_forward_tile(in + (size_t)b0 * IN, weight + o0, bo, out + (size_t)b0 * @OC + o0, i0, ni, @TB);", l->name);
+    emit(e, "else");
+    emit(e, "    for (int t = 0; t < nb; t++)");
+    emit(e, "        %s_forward_tile(in + (size_t)(b0 + t) * IN, weight + o0, bo, out + (size_t)(b0 + t) * @OC + o0, i0, ni, 1);",
+         l->name);
+    emit_close(e, "i0");
+    emit_close(e, "r");
+    emit_close(e, NULL);
+}
+
 void emit_fc_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
+    if (fc_tile(e, pl->l).vl) {
+        emit_fc_forward_tiled(e, pl);
+        return;
+    }
     const Layer *l = pl->l;
     int otile = l->out.c < FC_OTILE ? l->out.c : FC_OTILE;
     emit(e, "/* out[b,o] = bias[o] + Σ_i in[b,i] · w[i,o], %d images at a time,", FC_BLOCK);
@@ -67,10 +165,52 @@ void emit_fc_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit_close(e, NULL);
 }
 
+/* The dL/dw tile function, emitted before the backward function that calls it. */
+static void emit_fc_weight_grad_tile(Emitter *e, const PlanLayer *pl)
+{
+    const char *n = pl->l->name;
+    emit(e, "/* %s: dL/dw for inputs [i0, i0 + ct) and outputs [o0, o0 + @OT): Σ over the batch in registers */", n);
+    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_tile(const float *restrict in,", n);
+    emit(e, "    const float *restrict dout, float *restrict dw, const int batch, const int ct)");
+    emit_open(e, "{");
+    emit(e, "enum { IN = @IH * @IW * @IC };");
+    emit(e, "%s_vf acc[@CT][@NV];", n);
+    emit(e, "for (int t = 0; t < ct; t++)");
+    emit(e, "    for (int v = 0; v < @NV; v++) acc[t][v] = (%s_vf){0};", n);
+    emit_open(e, "for (int b = 0; b < batch; b++) {");
+    emit(e, "%s_vf g[@NV];", n);
+    emit(e, "for (int v = 0; v < @NV; v++) g[v] = *(const %s_vf *)(dout + (size_t)b * @OC + v * @VL);", n);
+    emit_open(e, "for (int t = 0; t < ct; t++) {");
+    emit(e, "const float xv = in[(size_t)b * IN + t];");
+    emit(e, "for (int v = 0; v < @NV; v++) acc[t][v] += xv * g[v];");
+    emit_close(e, "t");
+    emit_close(e, "b");
+    emit(e, "for (int t = 0; t < ct; t++)");
+    emit(e, "    for (int v = 0; v < @NV; v++) *(%s_vf *)(dw + (size_t)t * @OC + v * @VL) = acc[t][v];", n);
+    emit_close(e, NULL);
+    emit_blank(e);
+}
+
+static void emit_fc_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
+{
+    const char *n = pl->l->name;
+    emit(e, "/* dL/dw[i,o] = Σ_b in[b,i] · dout[b,o]: one thread per tile of @CT inputs × @OT outputs */");
+    emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
+    emit(e, "enum { IBLOCKS = (IN + @CT - 1) / @CT };");
+    emit(e, "#pragma omp parallel for");
+    emit_open(e, "for (int r = 0; r < IBLOCKS * (@OC / @OT); r++) {");
+    emit(e, "const int i0 = r / (@OC / @OT) * @CT, o0 = r %% (@OC / @OT) * @OT;");
+    emit(e, "float *restrict dw = dweight + (size_t)i0 * @OC + o0;");
+    emit(e, "if (i0 + @CT <= IN) %s_weight_grad_tile(in + i0, dout + o0, dw, c->batch, @CT);", n);
+    emit(e, "else %s_weight_grad_tile(in + i0, dout + o0, dw, c->batch, IN - i0);", n);
+    emit_close(e, "r");
+}
+
 void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
     const Layer *l = pl->l;
+    if (fc_tile(e, l).vl) emit_fc_weight_grad_tile(e, pl);
     emit_backward_open(e, pl, true, false);
     emit(e, "enum { IN = @IH * @IW * @IC };");
     if (l->a.bias) {
@@ -80,19 +220,23 @@ void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit(e, "for (int b = 0; b < c->batch; b++)");
         emit(e, "    for (int o = 0; o < @OC; o++) dbias[o] += dout[(size_t)b * @OC + o];");
     }
-    emit(e, "/* dL/dw[i,o] = Σ_b in[b,i] · dout[b,o]; one thread per input row i */");
-    emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
-    emit(e, "#pragma omp parallel for");
-    emit_open(e, "for (int i = 0; i < IN; i++) {");
-    emit(e, "float *restrict row = dweight + (size_t)i * @OC;");
-    emit(e, "#pragma omp simd");
-    emit(e, "for (int o = 0; o < @OC; o++) row[o] = 0.0f;");
-    emit_open(e, "for (int b = 0; b < c->batch; b++) {");
-    emit(e, "const float v = in[(size_t)b * IN + i];");
-    emit(e, "#pragma omp simd");
-    emit(e, "for (int o = 0; o < @OC; o++) row[o] += v * dout[(size_t)b * @OC + o];");
-    emit_close(e, "b");
-    emit_close(e, "i");
+    if (fc_tile(e, l).vl) {
+        emit_fc_weight_grad_tiled(e, pl);
+    } else {
+        emit(e, "/* dL/dw[i,o] = Σ_b in[b,i] · dout[b,o]; one thread per input row i */");
+        emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
+        emit(e, "#pragma omp parallel for");
+        emit_open(e, "for (int i = 0; i < IN; i++) {");
+        emit(e, "float *restrict row = dweight + (size_t)i * @OC;");
+        emit(e, "#pragma omp simd");
+        emit(e, "for (int o = 0; o < @OC; o++) row[o] = 0.0f;");
+        emit_open(e, "for (int b = 0; b < c->batch; b++) {");
+        emit(e, "const float v = in[(size_t)b * IN + i];");
+        emit(e, "#pragma omp simd");
+        emit(e, "for (int o = 0; o < @OC; o++) row[o] += v * dout[(size_t)b * @OC + o];");
+        emit_close(e, "b");
+        emit_close(e, "i");
+    }
     {
         emit_din_open(e, pl);
         emit(e, "/* dL/din[b,i] = Σ_o dout[b,o] · w[i,o], %d images per pass over the weights */", FC_BLOCK);

@@ -54,11 +54,13 @@ void emit_maxpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit(e, "for (int ch = 0; ch < @OC; ch++) best[ch] = -INFINITY, where[ch] = -1;");
     emit_window_open(e, pl->l);
     emit(e, "const float *restrict px = in + (((size_t)b * @IH + iy) * @IW + ix) * @IC;");
+    emit(e, "const int32_t pos = iy * @IW + ix;");
+    emit(e, "/* branch-free (| not ||) so the channels vectorize; where < 0: the first tap always counts */");
+    emit(e, "#pragma omp simd");
     emit_open(e, "for (int ch = 0; ch < @OC; ch++) {");
-    emit_open(e, "if (px[ch] > best[ch] || where[ch] < 0) {");
-    emit(e, "best[ch] = px[ch];");
-    emit(e, "where[ch] = iy * @IW + ix;");
-    emit_close(e, NULL);
+    emit(e, "const int take = (px[ch] > best[ch]) | (where[ch] < 0);");
+    emit(e, "best[ch] = take ? px[ch] : best[ch];");
+    emit(e, "where[ch] = take ? pos : where[ch];");
     emit_close(e, "ch");
     emit_window_close(e);
     emit(e, "const size_t o = (((size_t)b * @OH + y) * @OW + x) * @OC;");

@@ -123,6 +123,11 @@ static void plan_conv_scratch(Planner *pl, PlanLayer *q)
         q->wt_off = p->act_fixed;
         p->act_fixed += (long)l->a.kh * l->a.kw * l->in.c * l->a.n;
     }
+    if (l->a.n % 16 != 0) {   /* room for any vector width the emitter picks: 8 or 16 */
+        long ocp = (l->a.n + 15) / 16 * 16;
+        q->wpad_off = p->act_fixed;
+        p->act_fixed += ((long)l->a.kh * l->a.kw * l->in.c + 1) * ocp;
+    }
 }
 
 static void plan_batchnorm(Planner *pl, PlanLayer *q)
@@ -144,6 +149,7 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
     q->prefix = arena_printf(pl->arena, "%s_", upper_name(pl->arena, l->name));
     q->in_buf = in_buf;
     q->weight_off = q->bias_off = q->stat_off = q->index_off = q->fixed_off = q->pad_off = q->wt_off = -1;
+    q->wpad_off = -1;
     q->need_din = l->id > 0;
     /* a folded softmax has no backward: the loss's gradient goes to the layer before it */
     if (q->need_din && !l->folded && shape_size(l->in) > p->dact_per_image) p->dact_per_image = shape_size(l->in);

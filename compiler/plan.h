@@ -35,6 +35,9 @@ typedef struct PlanLayer {
                                   (kept for the weight gradient; backward reuses it for dL/d(padded in)) */
     long wt_off;               /* conv: batch-independent floats for the weights transposed to
                                   [ky][kx][co][ci], so dL/din vectorizes over input channels */
+    long wpad_off;             /* conv whose output channels are not whole 16-float vectors:
+                                  batch-independent floats for weights and bias zero-padded to
+                                  whole vectors (emit_conv_tiled.c), else -1 */
     bool need_din;             /* false for the first layer: no one wants dLoss/dx */
 } PlanLayer;
 
