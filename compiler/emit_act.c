@@ -25,6 +25,16 @@ void emit_activation_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     case LAYER_TANH: emit(e, "/* out = tanh(in) */"); break;
     default: emit(e, "/* out = in > 0 ? in : %g·in */", l->a.alpha); break;
     }
+    if (pl->in_place) {
+        /* out is in's buffer (plan.c: relu_in_place), so only out is touched */
+        emit(e, "/* in place: the layer before needs its output no more, so out is the same buffer as in */");
+        emit_forward_open(e, pl, false);
+        emit_elementwise_open(e);
+        emit(e, "out[i] = out[i] > 0.0f ? out[i] : 0.0f;");
+        emit_close(e, "i");
+        emit_close(e, NULL);
+        return;
+    }
     emit_forward_open(e, pl, true);
     emit_elementwise_open(e);
     switch (l->kind->tag) {

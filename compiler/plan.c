@@ -18,6 +18,7 @@ typedef struct Planner {
     Arena *arena;
     Plan *p;
     int cap;
+    const PlanLayer *prev;    /* the layer whose output the next layer reads; NULL: the input */
 } Planner;
 
 static const char *upper_name(Arena *a, const char *name)
@@ -142,6 +143,17 @@ static void plan_batchnorm(Planner *pl, PlanLayer *q)
     pl->p->act_fixed += 2 * c;
 }
 
+/* A relu right after a conv, deconv or fc overwrites that layer's output:
+ * their backward passes read their input, never their output, and relu's
+ * backward needs only where out > 0 — so keeping both buffers would only
+ * cost memory (a quarter of vgg-small's activations). */
+static bool relu_in_place(const PlanLayer *prev, const Layer *l)
+{
+    if (!prev || l->kind->tag != LAYER_RELU) return false;
+    LayerTag t = prev->l->kind->tag;
+    return t == LAYER_CONV || t == LAYER_DECONV || t == LAYER_FC;
+}
+
 static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
 {
     Plan *p = pl->p;
@@ -159,8 +171,13 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
         return;
     }
     q->out_buf = arena_printf(pl->arena, "%s_out", l->name);
-    q->out_off = p->act_per_image;
-    p->act_per_image += shape_size(l->out);
+    if (relu_in_place(pl->prev, l)) {
+        q->in_place = true;
+        q->out_off = pl->prev->out_off;
+    } else {
+        q->out_off = p->act_per_image;
+        p->act_per_image += shape_size(l->out);
+    }
     switch (l->kind->tag) {
     case LAYER_CONV:
         plan_conv_weights(pl, q);
@@ -194,7 +211,10 @@ Plan *plan_model(Arena *a, Diag *d, const Model *m)
     for (int i = 0; i < m->nlayers; i++) {
         p->layers[i].l = &m->layers[i];
         plan_layer(&pl, &p->layers[i], in);
-        if (p->layers[i].out_buf) in = p->layers[i].out_buf;
+        if (p->layers[i].out_buf) {
+            in = p->layers[i].out_buf;
+            pl.prev = &p->layers[i];
+        }
     }
     p->output_buf = in;
     p->dact_per_image *= 2;

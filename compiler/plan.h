@@ -38,6 +38,7 @@ typedef struct PlanLayer {
     long wpad_off;             /* conv whose output channels are not whole 16-float vectors:
                                   batch-independent floats for weights and bias zero-padded to
                                   whole vectors (emit_conv_tiled.c), else -1 */
+    bool in_place;             /* relu writing over its input's buffer (see plan.c) */
     bool need_din;             /* false for the first layer: no one wants dLoss/dx */
 } PlanLayer;
 
