@@ -248,9 +248,12 @@ static void emit_drivers(Emitter *e, const Plan *p)
     emit(e, "static const float *%s_forward(const CnnCtx *c, const float *x)", name);
     emit_open(e, "{");
     emit_buffers(e, p);
+    emit(e, "cnn_lap(c, -1);   /* cnn_lap(c, i): layer i's time, for `bench --layers` (nothing otherwise) */");
     for (int i = 0; i < p->nlayers; i++) {
         const PlanLayer *pl = &p->layers[i];
-        if (pl->out_buf) emit(e, "%s_forward(c, %s, %s);", pl->l->name, pl->in_buf, pl->out_buf);
+        if (!pl->out_buf) continue;
+        emit(e, "%s_forward(c, %s, %s);", pl->l->name, pl->in_buf, pl->out_buf);
+        emit(e, "cnn_lap(c, %d);", i);
     }
     emit(e, "return %s;", p->output_buf);
     emit_close(e, NULL);
@@ -260,12 +263,14 @@ static void emit_drivers(Emitter *e, const Plan *p)
     emit_open(e, "{");
     emit_buffers(e, p);
     if (p->dact_per_image) emit(e, "float *const dbuf[2] = {c->dacts, c->dacts + B * (DACT_PER_IMAGE / 2)};");
+    emit(e, "cnn_lap(c, -1);");
     const char *d = "dout";
     for (int i = p->nlayers - 1; i >= 0; i--) {
         const PlanLayer *pl = &p->layers[i];
         if (!pl->out_buf) continue;
         const char *din = pl->need_din ? (i % 2 ? "dbuf[1]" : "dbuf[0]") : "c->dinput";
         emit(e, "%s_backward(c, %s, %s, %s, %s);", pl->l->name, pl->in_buf, pl->out_buf, d, din);
+        emit(e, "cnn_lap(c, %d + %d);", p->nlayers, i);
         d = din;
     }
     emit_close(e, NULL);
@@ -283,7 +288,7 @@ static void emit_descriptor(Emitter *e, const Plan *p)
     const Model *m = p->m;
     const Settings *s = &m->settings;
     emit_blank(e);
-    emit(e, "/* ---- what the runtime sees: tensors in PyTorch's names and layouts, and the entry points ---- */");
+    emit(e, "/* ---- what the runtime sees: tensors in PyTorch's names and layouts, the layers, the entry points ---- */");
     emit_open(e, "static const CnnTensor %s_tensors[] = {", m->name);
     for (int i = 0; i < p->ntensors; i++) {
         const PlanTensor *t = &p->tensors[i];
@@ -296,6 +301,18 @@ static void emit_descriptor(Emitter *e, const Plan *p)
              c_float(t->init_hi).s);
     }
     if (p->ntensors == 0) emit(e, "{0}");
+    emit_close(e, NULL);
+    e->buf[e->len - 1] = '\0', e->len--;
+    emit_text(e, ";\n\n");
+    emit_open(e, "static const CnnLayerInfo %s_layers[] = {", m->name);
+    for (int i = 0; i < p->nlayers; i++) {
+        const PlanLayer *pl = &p->layers[i];
+        LayerTag t = pl->l->kind->tag;
+        bool weighted = t == LAYER_CONV || t == LAYER_DECONV || t == LAYER_FC;
+        emit(e, "{\"%s\", \"%s\", %ld, %d},", pl->l->name, pl->l->kind->word, pl->l->macs,
+             !weighted ? 0 : pl->need_din ? 2 : 1);
+    }
+    if (p->nlayers == 0) emit(e, "{0}");
     emit_close(e, NULL);
     e->buf[e->len - 1] = '\0', e->len--;
     emit_text(e, ";\n\n");
@@ -313,6 +330,7 @@ static void emit_descriptor(Emitter *e, const Plan *p)
          c_float(s->momentum).s);
     emit(e, ".batch = %d, .epochs = %d,", s->batch, s->epochs);
     emit(e, ".forward = %s_forward, .backward = %s_backward,", m->name, m->name);
+    emit(e, ".layers = %s_layers, .nlayers = %d,", m->name, p->nlayers);
     emit_close(e, NULL);
     e->buf[e->len - 1] = '\0', e->len--;
     emit_text(e, ";\n");

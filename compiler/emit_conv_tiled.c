@@ -56,6 +56,15 @@ static bool din_is_tiled(const Emitter *e, const PlanLayer *pl)
     return pl->wt_off >= 0 && pl->l->in.c % e->vlen == 0;
 }
 
+/* With stride 1, dL/din is gathered per input pixel, like the forward pass
+ * (register tiles, no zeroing, no scatter); with a larger stride the taps of
+ * neighbouring input pixels come from different output pixels, so it stays a
+ * scatter. */
+static bool din_is_gather(const Emitter *e, const PlanLayer *pl)
+{
+    return din_is_tiled(e, pl) && pl->l->a.sh == 1 && pl->l->a.sw == 1;
+}
+
 /* The weights are read from the zero-padded copy when channels do not fill
  * whole vectors (plan.c reserves it for any width). */
 static bool weights_padded(const Emitter *e, const PlanLayer *pl)
@@ -77,6 +86,9 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
          emit_tile_size(e, cv.nv, l->out.w), emit_tile_size(e, cv.nv, l->in.c));
     if (pl->pad_off >= 0) emit(e, "@PADDED = %ld,   /* the zero-padded input: acts + B*%ld */", pl->pad_off, pl->pad_off);
     if (pl->wt_off >= 0) emit(e, "@WT = %ld,   /* transposed weights, at acts + B*ACT_PER_IMAGE */", pl->wt_off);
+    if (din_is_gather(e, pl))
+        emit(e, "@TXI = %d,   /* dL/din register tile: input pixels */",
+             emit_tile_size(e, l->in.c / e->vlen, l->in.w));
     if (weights_padded(e, pl))
         emit(e, "@WPAD = %ld,   /* weights and bias padded to @OCP channels, at acts + B*ACT_PER_IMAGE */",
              pl->wpad_off);
@@ -232,18 +244,16 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     const char *n = l->name;
-    char body[160];
-    emit(e, "/* %s: dL/dweight for tap (ky,kx) and ct input channels from ci0, all output channels:", n);
-    emit(e, "   Σ over images of Σ over output pixels of src[b, y·SH+ky·DH, x·SW+kx·DW, ci] · dout[b,y,x,co] */");
+    emit(e, "/* %s: image b's part of dL/dweight for tap (ky,kx) and ct input channels from ci0, all output", n);
+    emit(e, "   channels: Σ over its output pixels of src[b, y·SH+ky·DH, x·SW+kx·DW, ci] · dout[b,y,x,co],");
+    emit(e, "   stored for the first image and added for the others */");
     emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_tile(const float *restrict src,", n);
-    emit(e, "    const float *restrict dout, float *restrict dw, const int batch, const int ky, const int kx,");
+    emit(e, "    const float *restrict dout, float *restrict dw, const int b, const int ky, const int kx,");
     emit(e, "    const int ci0, const int ct)");
     emit_open(e, "{");
     emit(e, "%s_vf acc[@CT][@NV];", n);
-    emit_open(e, "for (int b = 0; b < batch; b++) {");
-    emit(e, "/* one image's sum in registers, then added to dw: two shorter float sums round less */");
-    snprintf(body, sizeof body, "acc[t][v] = (%s_vf){0};", n);
-    emit_tile_loops(e, "ct", body);
+    emit(e, "for (int t = 0; t < ct; t++)");
+    emit(e, "    for (int v = 0; v < @NV; v++) acc[t][v] = (%s_vf){0};", n);
     emit_open(e, "for (int y = 0; y < @OH; y++) {");
     emit(e, "const float *restrict srow = src + (((size_t)b * @SRC_H + (size_t)y * @SH + (size_t)ky * @DH) * @SRC_W");
     emit(e, "                                     + (size_t)kx * @DW) * @IC + ci0;");
@@ -268,29 +278,37 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl)
     emit(e, "%s_store(dw + (size_t)t * @OC, v, &sum);", n);
     emit_close(e, "v");
     emit_close(e, "t");
-    emit_close(e, "b");
     emit_close(e, NULL);
     emit_blank(e);
 }
 
+/* Images outermost, so each image's input and dL/dout are read from cache by
+ * every task instead of streaming the whole batch from memory once per task;
+ * schedule(static) over the same task count gives each thread the same tasks
+ * for every image, so each dweight slice has one owner (no race, nowait) and
+ * is summed in image order whatever the thread count. */
 static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     int ct = emit_tile_size(e, conv_vec(e, l).nv, l->in.c);
-    emit(e, "/* dL/dweight: one thread per (ky, kx, block of CT input channels), each summed in a fixed order */");
+    emit(e, "/* dL/dweight: tasks of (ky, kx, block of CT input channels), image by image; a thread keeps");
+    emit(e, "   its tasks for every image, so each is summed in a fixed order */");
     emit(e, "enum { CI_BLOCKS = (@IC + @CT - 1) / @CT };");
     emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
-    emit(e, "#pragma omp parallel for");
+    emit(e, "#pragma omp parallel");
+    emit_open(e, "for (int b = 0; b < c->batch; b++) {");
+    emit(e, "#pragma omp for schedule(static) nowait");
     emit_open(e, "for (int r = 0; r < @KH * @KW * CI_BLOCKS; r++) {");
     emit(e, "const int ky = r / (@KW * CI_BLOCKS), kx = r / CI_BLOCKS %% @KW, ci0 = r %% CI_BLOCKS * @CT;");
     emit(e, "float *restrict dw = dweight + ((size_t)(%s) * @IC + ci0) * @OC;", tap(l));
     if (l->in.c % ct == 0) {
-        emit(e, "%s_weight_grad_tile(src, dout, dw, c->batch, ky, kx, ci0, @CT);", l->name);
+        emit(e, "%s_weight_grad_tile(src, dout, dw, b, ky, kx, ci0, @CT);", l->name);
     } else {
-        emit(e, "if (ci0 + @CT <= @IC) %s_weight_grad_tile(src, dout, dw, c->batch, ky, kx, ci0, @CT);", l->name);
-        emit(e, "else %s_weight_grad_tile(src, dout, dw, c->batch, ky, kx, ci0, @IC %% @CT);", l->name);
+        emit(e, "if (ci0 + @CT <= @IC) %s_weight_grad_tile(src, dout, dw, b, ky, kx, ci0, @CT);", l->name);
+        emit(e, "else %s_weight_grad_tile(src, dout, dw, b, ky, kx, ci0, @IC %% @CT);", l->name);
     }
     emit_close(e, "r");
+    emit_close(e, "b");
 }
 
 /* dL/d(padded in) += dout[b,y,x,co] · wT[tap,co,ci] for every tap; then the
@@ -341,10 +359,76 @@ static void emit_din_tiled(Emitter *e, const PlanLayer *pl)
     emit_close(e, "b");
 }
 
+/* dL/din[b,iy,ix,ci] = Σ_{ky,kx,co} dout[b, iy+PH−ky·DH, ix+PW−kx·DW, co] · w[tap,ci,co]: the
+ * full convolution of dL/dZ with the rotated kernel, as a gather (stride 1). */
+static void emit_input_grad_tile(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    emit(e, "/* %s: dL/din for tx input pixels of row iy from ix, all channels, gathered from the output", l->name);
+    emit(e, "   pixels (iy+PH−ky·DH, ix+t+PW−kx·DW) that read them; edge: test each column (tx = 1) */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_input_grad_tile(const float *restrict gimg,",
+         l->name);
+    emit(e, "    const float *restrict wt, float *restrict pd, const int iy, const int ix, const int tx, const int edge)");
+    emit_open(e, "{");
+    emit(e, "enum { NIV = @IC / CNN_VLEN };");
+    emit(e, "cnn_vf acc[@TXI][NIV];");
+    emit(e, "for (int t = 0; t < tx; t++)");
+    emit(e, "    for (int v = 0; v < NIV; v++) acc[t][v] = (cnn_vf){0};");
+    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    emit(e, "const int y = iy + @PH - ky * @DH;");
+    emit(e, "if (y < 0 || y >= @OH) continue;");
+    emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
+    emit(e, "const int x = ix + @PW - kx * @DW;");
+    emit(e, "if (edge && (x < 0 || x >= @OW)) continue;");
+    emit(e, "const float *restrict g = gimg + ((size_t)y * @OW + x) * @OC;");
+    emit(e, "const float *restrict wk = wt + (size_t)(%s) * @OC * @IC;", tap(l));
+    emit_open(e, "for (int co = 0; co < @OC; co++) {");
+    emit(e, "cnn_vf w[NIV];");
+    emit(e, "for (int v = 0; v < NIV; v++) w[v] = *(const cnn_vf *)(wk + (size_t)co * @IC + v * CNN_VLEN);");
+    emit_open(e, "for (int t = 0; t < tx; t++) {");
+    emit(e, "const float gv = g[(size_t)t * @OC + co];");
+    emit(e, "for (int v = 0; v < NIV; v++) acc[t][v] += gv * w[v];");
+    emit_close(e, "t");
+    emit_close(e, "co");
+    emit_close(e, "kx");
+    emit_close(e, "ky");
+    emit(e, "for (int t = 0; t < tx; t++)");
+    emit(e, "    for (int v = 0; v < NIV; v++) *(cnn_vf *)(pd + (size_t)t * @IC + v * CNN_VLEN) = acc[t][v];");
+    emit_close(e, NULL);
+    emit_blank(e);
+}
+
+/* Tiles of @TXI input pixels where every tap's column is inside dout; the
+ * pixels near the left and right borders one at a time, testing columns. */
+static void emit_din_gather(Emitter *e, const char *name)
+{
+    emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, gathered per input pixel */");
+    emit(e, "const float *restrict weight = c->params + @WEIGHT;");
+    emit(e, "float *restrict wt = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WT;   /* [@KH·@KW][@OC][@IC] */");
+    emit(e, "for (int k = 0; k < @KH * @KW; k++)");
+    emit(e, "    for (int ci = 0; ci < @IC; ci++)");
+    emit(e, "        for (int co = 0; co < @OC; co++)");
+    emit(e, "            wt[((size_t)k * @OC + co) * @IC + ci] = weight[((size_t)k * @IC + ci) * @OC + co];");
+    emit_batch_loop(e);
+    emit(e, "const float *restrict gimg = dout + (size_t)b * @OH * @OW * @OC;");
+    emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
+    emit(e, "float *restrict prow = din + ((size_t)b * @IH + iy) * @IW * @IC;");
+    emit(e, "int ix = 0;");
+    emit(e, "for (; ix < @IW && ix + @PW - (@KW - 1) * @DW < 0; ix++)   /* left border */");
+    emit(e, "    %s_input_grad_tile(gimg, wt, prow + (size_t)ix * @IC, iy, ix, 1, 1);", name);
+    emit(e, "for (; ix + @TXI <= @IW && ix + @TXI - 1 + @PW < @OW; ix += @TXI)");
+    emit(e, "    %s_input_grad_tile(gimg, wt, prow + (size_t)ix * @IC, iy, ix, @TXI, 0);", name);
+    emit(e, "for (; ix < @IW; ix++)   /* the rest, right border included */");
+    emit(e, "    %s_input_grad_tile(gimg, wt, prow + (size_t)ix * @IC, iy, ix, 1, 1);", name);
+    emit_close(e, "iy");
+    emit_close(e, "b");
+}
+
 static void emit_conv_backward_tiled(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     emit_weight_grad_tile(e, pl);
+    if (din_is_gather(e, pl)) emit_input_grad_tile(e, pl);
     emit_backward_open(e, pl, pl->pad_off < 0, false);
     if (pl->pad_off >= 0) {
         emit(e, "float *restrict padded = c->acts + (size_t)c->batch * @PADDED;   /* kept by forward */");
@@ -354,7 +438,9 @@ static void emit_conv_backward_tiled(Emitter *e, const PlanLayer *pl)
     }
     emit_bias_grad_shared(e, l);
     emit_weight_grad_tiled(e, pl);
-    if (din_is_tiled(e, pl)) {
+    if (din_is_gather(e, pl)) {
+        emit_din_gather(e, l->name);
+    } else if (din_is_tiled(e, pl)) {
         emit_din_tiled(e, pl);
     } else {
         emit_din_open(e, pl);

@@ -61,7 +61,47 @@ static void bench_fill(CnnNet *n, int batch, CnnRng *rng)
     for (int b = 0; b < batch; b++) n->label[b] = (int32_t)cnn_rng_below(rng, (uint64_t)cnn_model_classes(n->m));
 }
 
-int cnn_bench(const CnnModel *m, int batch, const CnnOptimConfig *opt, unsigned opt_set, bool csv)
+void cnn_lap(const CnnCtx *c, int slot)
+{
+    if (!c->profile) return;
+    double now = cnn_now();
+    if (slot >= 0) c->profile[1 + slot] += now - c->profile[0];
+    c->profile[0] = now;
+}
+
+/* `bench --layers`: each layer's share of a training step, from BENCH_LAYER_STEPS
+ * steps after a warm-up, with the arithmetic rate of those that multiply
+ * (2 FLOPs per MAC; backward = dL/dweight plus dL/din when it is computed). */
+enum { BENCH_LAYER_STEPS = 20 };
+
+static void bench_layers(CnnNet *n, CnnOptim *o, int batch, bool csv)
+{
+    const CnnModel *m = n->m;
+    double *prof = calloc(1 + 2 * (size_t)m->nlayers, sizeof *prof);
+    if (!prof) return;
+    for (int w = 0; w < 3; w++) bench_train_step(n, o);
+    n->ctx.profile = prof;
+    for (int s = 0; s < BENCH_LAYER_STEPS; s++) bench_train_step(n, o);
+    n->ctx.profile = NULL;
+    if (csv) printf("layer,kind,forward_ms,backward_ms,forward_gflops,backward_gflops\n");
+    else printf("%-10s %-10s %12s %12s %12s %12s\n", "layer", "kind", "forward ms", "backward ms", "fwd GFLOP/s",
+                "bwd GFLOP/s");
+    for (int i = 0; i < m->nlayers; i++) {
+        const CnnLayerInfo *l = &m->layers[i];
+        double f = prof[1 + i] / BENCH_LAYER_STEPS, b = prof[1 + m->nlayers + i] / BENCH_LAYER_STEPS;
+        double flops = 2.0 * (double)l->macs * batch;
+        double fg = l->backward_macs_factor && f > 0 ? flops / f / 1e9 : 0;
+        double bg = l->backward_macs_factor && b > 0 ? flops * l->backward_macs_factor / b / 1e9 : 0;
+        if (csv) printf("%s,%s,%.4f,%.4f,%.2f,%.2f\n", l->name, l->kind, 1e3 * f, 1e3 * b, fg, bg);
+        else if (l->backward_macs_factor)
+            printf("%-10s %-10s %12.3f %12.3f %12.1f %12.1f\n", l->name, l->kind, 1e3 * f, 1e3 * b, fg, bg);
+        else
+            printf("%-10s %-10s %12.3f %12.3f %12s %12s\n", l->name, l->kind, 1e3 * f, 1e3 * b, "", "");
+    }
+    free(prof);
+}
+
+int cnn_bench(const CnnModel *m, int batch, const CnnOptimConfig *opt, unsigned opt_set, bool csv, bool layers)
 {
     CnnErr e;
     CnnNet n;
@@ -79,6 +119,12 @@ int cnn_bench(const CnnModel *m, int batch, const CnnOptimConfig *opt, unsigned 
     cnn_net_init(&n, &rng);
     bench_fill(&n, batch, &rng);
     n.ctx.batch = batch;
+    if (layers) {
+        bench_layers(&n, &o, batch, csv);
+        cnn_optim_free(&o);
+        cnn_net_free(&n);
+        return 0;
+    }
     double train = bench_rate(&n, &o, 1) * batch;
     double infer = bench_rate(&n, &o, 0) * batch;
     n.ctx.batch = 1;

@@ -20,7 +20,7 @@ typedef struct CnnArgs {
     CnnTrainOptions train;        /* data, optimizer, epochs, batch, seed, files */
     const char *weights, *batch_file, *out;
     int threads, steps;
-    bool no_shuffle, help, csv, eval;
+    bool no_shuffle, help, csv, eval, layers;
     char **files;
     int nfiles;
 } CnnArgs;
@@ -69,6 +69,7 @@ static const CnnFlag cnn_flags[] = {
     {"--weights", CMD_EVAL | CMD_PREDICT, ARG_STRING, AT(weights), 0, "W.npz", "the weights to use (required)"},
     {"--threads", CMD_ALL, ARG_COUNT, AT(threads), 0, "N", "OpenMP threads (default: all cores)"},
     {"--csv-out", CMD_BENCH, ARG_FLAG, AT(csv), 0, NULL, "print the figures as CSV (for bench/)"},
+    {"--layers", CMD_BENCH, ARG_FLAG, AT(layers), 0, NULL, "time each layer's forward and backward in training"},
     {"--help", CMD_ALL, ARG_FLAG, AT(help), 0, NULL, "this text"},
 };
 
@@ -83,7 +84,7 @@ static const struct {
     {"gradcheck", CMD_GRADCHECK, "[--seed N]", "compare backward() with finite differences, every parameter tensor"},
     {"trace", CMD_TRACE, "--init W.npz --batch B.npz --steps N --out T.npz [optimizer options]",
      "dump one batch's output, loss, gradients and updated weights (PyTorch tests)"},
-    {"bench", CMD_BENCH, "[--batch N] [--threads N] [optimizer options]",
+    {"bench", CMD_BENCH, "[--batch N] [--threads N] [--layers] [optimizer options]",
      "training and inference images/s and single-image latency on synthetic data"},
 };
 enum { NCOMMANDS = sizeof cnn_commands / sizeof cnn_commands[0], NFLAGS = sizeof cnn_flags / sizeof cnn_flags[0] };
@@ -266,7 +267,7 @@ static int cnn_run(const CnnModel *m, int c, CnnArgs *a)
         if (a->nfiles == 0) return cnn_usage_error(c, "%s", "no FILE to classify", NULL);
         return cnn_predict(m, a->weights, a->files, a->nfiles);
     case CMD_GRADCHECK: return cnn_gradcheck(m, a->train.seed);
-    case CMD_BENCH: return cnn_bench(m, a->train.batch, &a->train.opt, a->train.opt_set, a->csv);
+    case CMD_BENCH: return cnn_bench(m, a->train.batch, &a->train.opt, a->train.opt_set, a->csv, a->layers);
     default:
         if ((status = cnn_require(c, a->train.init, "--init")) || (status = cnn_require(c, a->batch_file, "--batch"))
             || (status = cnn_require(c, a->out, "--out")))

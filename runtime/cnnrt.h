@@ -69,7 +69,17 @@ typedef struct CnnCtx {
     uint64_t seed;     /* dropout masks: a function of (seed, layer, image, element) */
     float *dinput;     /* NULL, or [batch][in_h][in_w][in_c]: backward() also writes dLoss/dx
                           there (the course's dL/dX; tests use it, training leaves it NULL) */
+    double *profile;   /* NULL, or [1 + 2 * nlayers]: cnn_lap's clock, then the seconds spent in
+                          each layer's forward, then in each layer's backward (`bench --layers`) */
 } CnnCtx;
+
+/* One layer as `bench --layers` reports it. */
+typedef struct CnnLayerInfo {
+    const char *name;             /* "conv1" */
+    const char *kind;             /* the .cnn word: "conv", "relu" */
+    long macs;                    /* multiply-accumulates per image, forward */
+    int backward_macs_factor;     /* backward MACs = factor * macs: 2 (dweight and dinput), 1, 0 */
+} CnnLayerInfo;
 
 typedef struct CnnModel {
     const char *name;             /* "lenet5" */
@@ -95,7 +105,14 @@ typedef struct CnnModel {
      * (already divided by the batch size).  Overwrites c->grads; in training
      * mode nothing else is changed. */
     void (*backward)(const CnnCtx *c, const float *x, const float *dout);
+    const CnnLayerInfo *layers;   /* [nlayers], in order; forward/backward time them through cnn_lap */
+    int nlayers;
 } CnnModel;
+
+/* Called by forward() and backward() after each layer: with c->profile set,
+ * adds the time since the previous call to c->profile[1 + slot] (slot < 0
+ * only starts the clock); without it, returns at once. */
+void cnn_lap(const CnnCtx *c, int slot);
 
 /* Defined by the generated model file. */
 extern const CnnModel cnn_model;

@@ -298,7 +298,7 @@ int cnn_predict(const CnnModel *m, const char *weights, char **files, int nfiles
 int cnn_gradcheck(const CnnModel *m, uint64_t seed);
 int cnn_trace(const CnnModel *m, const char *init, const char *batch_file, int steps,
               const char *out, const CnnOptimConfig *opt, unsigned opt_set, bool eval);
-int cnn_bench(const CnnModel *m, int batch, const CnnOptimConfig *opt, unsigned opt_set, bool csv);
+int cnn_bench(const CnnModel *m, int batch, const CnnOptimConfig *opt, unsigned opt_set, bool csv, bool layers);
 /* Loss and accuracy of d with training = 0, in batches of n->ctx.max_batch. */
 void cnn_evaluate(CnnNet *n, const CnnData *d, double *loss, double *acc);
 
