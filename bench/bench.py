@@ -11,7 +11,9 @@ model in PyTorch (tests/ref/cnnmodel.py builds it from the .cnn file):
 Every figure is the median of 5 timed repetitions of at least 0.2 s after a
 warm-up, on synthetic data (no file loading is timed).  It prints a table of
 the ratios cnnc/PyTorch and the fraction of this core's FMA peak (measured by
-bench/peak.c) that cnnc's training reaches, and writes build/bench.csv.
+bench/peak.c) that cnnc's training reaches, then each conv layer's forward and
+backward share of that peak (`EXE bench --layers`), and writes build/bench.csv
+and build/bench-layers.csv.
 Usage: bench.py [--models M1,M3] [--out build/bench.csv]
 """
 
@@ -63,7 +65,21 @@ def cnnc_figures(cnnc, model, name):
         fig[f"train_{threads}t"] = train
         if threads == 1:
             fig.update(infer=infer, latency_ms=latency, rss_mib=rss)
+    out, _ = child_rss([exe, "bench", "--layers", "--batch", str(BATCH), "--optimizer", "adam", "--threads", "1",
+                        "--csv-out"])
+    fig["layers"] = list(csv.DictReader(out.strip().splitlines()))
     return fig
+
+
+def output_channels(cnnc, model):
+    """{layer name: output channels}, from the summary table's output column (HxWxC or N)."""
+    out = subprocess.run([cnnc, "summary", model], capture_output=True, text=True, check=True).stdout
+    chans = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*\d+\s+(\S+)\s+\S+\s+(?:\d+×\d+×)?(\d+)\s", line)
+        if m:
+            chans[m.group(1)] = int(m.group(2))
+    return chans
 
 
 TORCH_SCRIPT = r"""
@@ -140,7 +156,7 @@ def main():
     peak = fma_peak()
     print(f"FMA peak (bench/peak.c): {peak:.1f} GFLOP/s per core; libblas.so.3 -> {blas_alternative()}")
     print(f"batch {BATCH}, Adam; medians of {REPS} repetitions; ratios are cnnc / PyTorch\n")
-    rows = []
+    rows, layer_rows = [], []
     wanted = set(a.models.split(","))
     for tag, name in MODELS:
         if tag not in wanted:
@@ -160,6 +176,14 @@ def main():
             latency_ratio=t["latency_ms"] / c["latency_ms"],
             cnnc_rss_mib=c["rss_mib"], torch_rss_mib=t["rss_mib"], rss_ratio=c["rss_mib"] / t["rss_mib"],
             build_s=c["build_s"], peak_fraction_1t=train_gflops / peak))
+        chans = output_channels(cnnc, model)
+        for l in c["layers"]:
+            if l["kind"] != "conv":
+                continue
+            layer_rows.append(dict(model=tag, layer=l["layer"], out_channels=chans.get(l["layer"], 0),
+                                   forward_ms=float(l["forward_ms"]), backward_ms=float(l["backward_ms"]),
+                                   forward_peak=float(l["forward_gflops"]) / peak,
+                                   backward_peak=float(l["backward_gflops"]) / peak))
     head = ("model", "train img/s cnnc 1t/2t", "torch 1t/2t", "train x", "infer x", "latency x",
             "RSS cnnc/torch MiB", "build s", "of peak")
     table = [head]
@@ -176,11 +200,20 @@ def main():
     print("\ntrain x: best of 1/2 threads, cnnc over PyTorch; infer x: batch-64 inference at 1 thread;"
           "\nlatency x: PyTorch's single-image latency over cnnc's; of peak: cnnc's 1-thread training"
           " FLOPs (3 x 2 x MACs per image) over the measured FMA peak.")
-    with open(a.out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["model"])
-        w.writeheader()
-        w.writerows(rows)
-    print(f"wrote {a.out}")
+    print("\nconv layers, 1 thread, batch 64 training (bench --layers): share of the FMA peak"
+          "\n(target: >= 70% forward and backward where a layer has >= 16 output channels)")
+    for r in layer_rows:
+        mark = "" if r["out_channels"] < 16 else (
+            "  ok" if min(r["forward_peak"], r["backward_peak"]) >= 0.7 else "  below 70%")
+        print(f"  {r['model']} {r['layer']:<8} {r['out_channels']:>4} ch  forward {r['forward_ms']:7.2f} ms "
+              f"{100 * r['forward_peak']:3.0f}%   backward {r['backward_ms']:7.2f} ms {100 * r['backward_peak']:3.0f}%"
+              f"{mark}")
+    for path, data in ((a.out, rows), (os.path.splitext(a.out)[0] + "-layers.csv", layer_rows)):
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(data[0].keys()) if data else ["model"])
+            w.writeheader()
+            w.writerows(data)
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

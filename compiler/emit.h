@@ -51,6 +51,8 @@ void emit_din_close(Emitter *e, const PlanLayer *pl);
 void emit_conv_forward_generic(Emitter *e, const PlanLayer *pl);
 void emit_conv_backward_generic(Emitter *e, const PlanLayer *pl);
 void emit_conv_din_generic(Emitter *e, const PlanLayer *pl);
+/* dL/dweight with plain loops: conv (transposed = false) and deconv. */
+void emit_weight_grad(Emitter *e, const Layer *l, bool transposed);
 void emit_bias_grad_shared(Emitter *e, const Layer *l);
 void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl);
 /* Accumulator tile rows that fit the vector registers beside nv vectors, at most limit. */

@@ -105,7 +105,7 @@ void emit_conv_forward_generic(Emitter *e, const PlanLayer *pl)
 
 /* dK[tap, ci, co] = Σ_{b,anchor} src[b, paired pixel, ci] · dout[b, pixel, co]:
  * one thread per (tap, ci) row. */
-static void emit_weight_grad(Emitter *e, const Layer *l, bool transposed)
+void emit_weight_grad(Emitter *e, const Layer *l, bool transposed)
 {
     /* conv: anchor = output pixel (y,x), paired input row iy; deconv: anchor = input pixel, paired output */
     const char *anchor_h = transposed ? "@IH" : "@OH", *anchor_w = transposed ? "@IW" : "@OW";

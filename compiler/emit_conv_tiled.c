@@ -36,14 +36,20 @@ int emit_tile_size(const Emitter *e, long nv, long limit)
  * vl floats per vector, nv vectors per pixel, `last` channels in the last. */
 typedef struct ConvVec { int vl, nv, last; } ConvVec;
 
-/* The machine's width (16 with AVX-512), unless 8 pads a small layer less:
+/* The machine's width (16 with AVX-512), unless 8 pads a small count less:
  * 6 channels fill one 8-float vector to 75%, a 16-float one to 37%. */
+static ConvVec channel_vec(const Emitter *e, long channels)
+{
+    int vl = e->vlen;
+    if (vl == 16 && channels % 16 != 0 && channels < 64 && (channels + 7) / 8 * 8 < (channels + 15) / 16 * 16) vl = 8;
+    int nv = (int)((channels + vl - 1) / vl);
+    return (ConvVec){vl, nv, (int)(channels - (nv - 1) * vl)};
+}
+
+/* Output channels: the forward and dL/dweight tiles' vectors. */
 static ConvVec conv_vec(const Emitter *e, const Layer *l)
 {
-    int oc = l->a.n, vl = e->vlen;
-    if (vl == 16 && oc % 16 != 0 && oc < 64 && (oc + 7) / 8 * 8 < (oc + 15) / 16 * 16) vl = 8;
-    int nv = (oc + vl - 1) / vl;
-    return (ConvVec){vl, nv, oc - (nv - 1) * vl};
+    return channel_vec(e, l->a.n);
 }
 
 static bool conv_is_tiled(const Layer *l)
@@ -51,18 +57,32 @@ static bool conv_is_tiled(const Layer *l)
     return l->kind->tag == LAYER_CONV;
 }
 
+/* With stride 1, dL/din is gathered per input pixel, like the forward pass
+ * (register tiles over input-channel vectors, padded like the output
+ * channels are forward; no zeroing of din, no scatter).  Each image's dL/dout
+ * is first copied into a zero-margined stack buffer, so no tap tests bounds:
+ * that needs padding within the kernel's reach (the usual case) and a buffer
+ * of at most DPAD_MAX_BYTES, safe on any thread's stack. */
+enum { DPAD_MAX_BYTES = 256 * 1024 };
+
+static long dpad_floats(const Layer *l)
+{
+    return (l->in.h + (long)(l->a.kh - 1) * l->a.dh) * (l->in.w + (long)(l->a.kw - 1) * l->a.dw) * l->a.n;
+}
+
+static bool din_is_gather(const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    return pl->wt_off >= 0 && l->a.sh == 1 && l->a.sw == 1 && l->a.ph <= (l->a.kh - 1) * l->a.dh &&
+           l->a.pw <= (l->a.kw - 1) * l->a.dw && dpad_floats(l) * 4 <= DPAD_MAX_BYTES;
+}
+
+/* With a larger stride the taps of neighbouring input pixels come from
+ * different output pixels: a vector scatter when the input channels are
+ * whole vectors, else emit_conv.c's plain loops. */
 static bool din_is_tiled(const Emitter *e, const PlanLayer *pl)
 {
     return pl->wt_off >= 0 && pl->l->in.c % e->vlen == 0;
-}
-
-/* With stride 1, dL/din is gathered per input pixel, like the forward pass
- * (register tiles, no zeroing, no scatter); with a larger stride the taps of
- * neighbouring input pixels come from different output pixels, so it stays a
- * scatter. */
-static bool din_is_gather(const Emitter *e, const PlanLayer *pl)
-{
-    return din_is_tiled(e, pl) && pl->l->a.sh == 1 && pl->l->a.sw == 1;
 }
 
 /* The weights are read from the zero-padded copy when channels do not fill
@@ -86,9 +106,13 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
          emit_tile_size(e, cv.nv, l->out.w), emit_tile_size(e, cv.nv, l->in.c));
     if (pl->pad_off >= 0) emit(e, "@PADDED = %ld,   /* the zero-padded input: acts + B*%ld */", pl->pad_off, pl->pad_off);
     if (pl->wt_off >= 0) emit(e, "@WT = %ld,   /* transposed weights, at acts + B*ACT_PER_IMAGE */", pl->wt_off);
-    if (din_is_gather(e, pl))
-        emit(e, "@TXI = %d,   /* dL/din register tile: input pixels */",
-             emit_tile_size(e, l->in.c / e->vlen, l->in.w));
+    if (din_is_gather(pl)) {
+        ConvVec iv = channel_vec(e, l->in.c);
+        emit(e, "@IVL = %d, @NIV = %d, @ILAST = %d, @ICP = %d, @TXI = %d,   /* dL/din: input channels in vectors, "
+             "a tile of @TXI pixels */", iv.vl, iv.nv, iv.last, iv.vl * iv.nv, emit_tile_size(e, iv.nv, l->in.w));
+        emit(e, "@DPAD_H = %ld, @DPAD_W = %ld,   /* dL/dout with margins: (@KH−1)·@DH − @PH rows, (@KW−1)·@DW − @PW "
+             "columns */", l->in.h + (long)(l->a.kh - 1) * l->a.dh, l->in.w + (long)(l->a.kw - 1) * l->a.dw);
+    }
     if (weights_padded(e, pl))
         emit(e, "@WPAD = %ld,   /* weights and bias padded to @OCP channels, at acts + B*ACT_PER_IMAGE */",
              pl->wpad_off);
@@ -364,62 +388,70 @@ static void emit_din_tiled(Emitter *e, const PlanLayer *pl)
 static void emit_input_grad_tile(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
-    emit(e, "/* %s: dL/din for tx input pixels of row iy from ix, all channels, gathered from the output", l->name);
-    emit(e, "   pixels (iy+PH−ky·DH, ix+t+PW−kx·DW) that read them; edge: test each column (tx = 1) */");
-    emit(e, "static inline __attribute__((always_inline)) void %s_input_grad_tile(const float *restrict gimg,",
-         l->name);
-    emit(e, "    const float *restrict wt, float *restrict pd, const int iy, const int ix, const int tx, const int edge)");
+    const char *n = l->name;
+    bool partial = channel_vec(e, l->in.c).last != channel_vec(e, l->in.c).vl;
+    emit(e, "typedef float %s_ivf __attribute__((vector_size(@IVL * sizeof(float)), aligned(4)));", n);
+    emit_blank(e);
+    emit(e, "/* %s: dL/din for tx input pixels of row iy from ix, all channels, gathered from the output", n);
+    emit(e, "   pixels (iy+PH−ky·DH, ix+t+PW−kx·DW) that read them, in dpad (dL/dout with zero margins, so");
+    emit(e, "   every tap is inside); wt rows are @ICP wide (zeros past @IC) */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_input_grad_tile(const float *restrict dpad,", n);
+    emit(e, "    const float *restrict wt, float *restrict pd, const int iy, const int ix, const int tx)");
     emit_open(e, "{");
-    emit(e, "enum { NIV = @IC / CNN_VLEN };");
-    emit(e, "cnn_vf acc[@TXI][NIV];");
+    emit(e, "%s_ivf acc[@TXI][@NIV];", n);
     emit(e, "for (int t = 0; t < tx; t++)");
-    emit(e, "    for (int v = 0; v < NIV; v++) acc[t][v] = (cnn_vf){0};");
+    emit(e, "    for (int v = 0; v < @NIV; v++) acc[t][v] = (%s_ivf){0};", n);
     emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
-    emit(e, "const int y = iy + @PH - ky * @DH;");
-    emit(e, "if (y < 0 || y >= @OH) continue;");
     emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
-    emit(e, "const int x = ix + @PW - kx * @DW;");
-    emit(e, "if (edge && (x < 0 || x >= @OW)) continue;");
-    emit(e, "const float *restrict g = gimg + ((size_t)y * @OW + x) * @OC;");
-    emit(e, "const float *restrict wk = wt + (size_t)(%s) * @OC * @IC;", tap(l));
+    emit(e, "const float *restrict g = dpad + ((size_t)(iy + (@KH - 1 - ky) * @DH) * @DPAD_W + ix + (@KW - 1 - kx) * @DW) * @OC;");
+    emit(e, "const float *restrict wk = wt + (size_t)(%s) * @OC * @ICP;", tap(l));
     emit_open(e, "for (int co = 0; co < @OC; co++) {");
-    emit(e, "cnn_vf w[NIV];");
-    emit(e, "for (int v = 0; v < NIV; v++) w[v] = *(const cnn_vf *)(wk + (size_t)co * @IC + v * CNN_VLEN);");
+    emit(e, "%s_ivf w[@NIV];", n);
+    emit(e, "for (int v = 0; v < @NIV; v++) w[v] = *(const %s_ivf *)(wk + (size_t)co * @ICP + v * @IVL);", n);
     emit_open(e, "for (int t = 0; t < tx; t++) {");
     emit(e, "const float gv = g[(size_t)t * @OC + co];");
-    emit(e, "for (int v = 0; v < NIV; v++) acc[t][v] += gv * w[v];");
+    emit(e, "for (int v = 0; v < @NIV; v++) acc[t][v] += gv * w[v];");
     emit_close(e, "t");
     emit_close(e, "co");
     emit_close(e, "kx");
     emit_close(e, "ky");
-    emit(e, "for (int t = 0; t < tx; t++)");
-    emit(e, "    for (int v = 0; v < NIV; v++) *(cnn_vf *)(pd + (size_t)t * @IC + v * CNN_VLEN) = acc[t][v];");
+    emit_open(e, "for (int t = 0; t < tx; t++) {");
+    emit_open(e, "for (int v = 0; v < @NIV; v++) {");
+    if (partial) {
+        emit(e, "if (v == @NIV - 1) memcpy(pd + (size_t)t * @IC + v * @IVL, &acc[t][v], sizeof(float) * @ILAST);");
+        emit(e, "else *(%s_ivf *)(pd + (size_t)t * @IC + v * @IVL) = acc[t][v];", n);
+    } else {
+        emit(e, "*(%s_ivf *)(pd + (size_t)t * @IC + v * @IVL) = acc[t][v];", n);
+    }
+    emit_close(e, "v");
+    emit_close(e, "t");
     emit_close(e, NULL);
     emit_blank(e);
 }
 
-/* Tiles of @TXI input pixels where every tap's column is inside dout; the
- * pixels near the left and right borders one at a time, testing columns. */
+/* Per image: dL/dout into the zero-margined dpad, then tiles of @TXI input
+ * pixels and one tile of what remains of the row. */
 static void emit_din_gather(Emitter *e, const char *name)
 {
     emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, gathered per input pixel */");
     emit(e, "const float *restrict weight = c->params + @WEIGHT;");
-    emit(e, "float *restrict wt = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WT;   /* [@KH·@KW][@OC][@IC] */");
+    emit(e, "float *restrict wt = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WT;   /* [@KH·@KW][@OC][@ICP] */");
     emit(e, "for (int k = 0; k < @KH * @KW; k++)");
-    emit(e, "    for (int ci = 0; ci < @IC; ci++)");
-    emit(e, "        for (int co = 0; co < @OC; co++)");
-    emit(e, "            wt[((size_t)k * @OC + co) * @IC + ci] = weight[((size_t)k * @IC + ci) * @OC + co];");
+    emit(e, "    for (int co = 0; co < @OC; co++)");
+    emit(e, "        for (int ci = 0; ci < @ICP; ci++)");
+    emit(e, "            wt[((size_t)k * @OC + co) * @ICP + ci] = ci < @IC ? weight[((size_t)k * @IC + ci) * @OC + co] : 0.0f;");
     emit_batch_loop(e);
-    emit(e, "const float *restrict gimg = dout + (size_t)b * @OH * @OW * @OC;");
+    emit(e, "float dpad[@DPAD_H * @DPAD_W * @OC] __attribute__((aligned(64)));   /* this thread's, on its stack */");
+    emit(e, "memset(dpad, 0, sizeof dpad);");
+    emit(e, "for (int y = 0; y < @OH; y++)");
+    emit(e, "    memcpy(dpad + ((size_t)(y + (@KH - 1) * @DH - @PH) * @DPAD_W + (@KW - 1) * @DW - @PW) * @OC,");
+    emit(e, "           dout + ((size_t)b * @OH + y) * @OW * @OC, sizeof(float) * @OW * @OC);");
     emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
     emit(e, "float *restrict prow = din + ((size_t)b * @IH + iy) * @IW * @IC;");
     emit(e, "int ix = 0;");
-    emit(e, "for (; ix < @IW && ix + @PW - (@KW - 1) * @DW < 0; ix++)   /* left border */");
-    emit(e, "    %s_input_grad_tile(gimg, wt, prow + (size_t)ix * @IC, iy, ix, 1, 1);", name);
-    emit(e, "for (; ix + @TXI <= @IW && ix + @TXI - 1 + @PW < @OW; ix += @TXI)");
-    emit(e, "    %s_input_grad_tile(gimg, wt, prow + (size_t)ix * @IC, iy, ix, @TXI, 0);", name);
-    emit(e, "for (; ix < @IW; ix++)   /* the rest, right border included */");
-    emit(e, "    %s_input_grad_tile(gimg, wt, prow + (size_t)ix * @IC, iy, ix, 1, 1);", name);
+    emit(e, "for (; ix + @TXI <= @IW; ix += @TXI) %s_input_grad_tile(dpad, wt, prow + (size_t)ix * @IC, iy, ix, @TXI);",
+         name);
+    emit(e, "if (ix < @IW) %s_input_grad_tile(dpad, wt, prow + (size_t)ix * @IC, iy, ix, @IW %% @TXI);", name);
     emit_close(e, "iy");
     emit_close(e, "b");
 }
@@ -428,7 +460,7 @@ static void emit_conv_backward_tiled(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     emit_weight_grad_tile(e, pl);
-    if (din_is_gather(e, pl)) emit_input_grad_tile(e, pl);
+    if (din_is_gather(pl)) emit_input_grad_tile(e, pl);
     emit_backward_open(e, pl, pl->pad_off < 0, false);
     if (pl->pad_off >= 0) {
         emit(e, "float *restrict padded = c->acts + (size_t)c->batch * @PADDED;   /* kept by forward */");
@@ -438,7 +470,7 @@ static void emit_conv_backward_tiled(Emitter *e, const PlanLayer *pl)
     }
     emit_bias_grad_shared(e, l);
     emit_weight_grad_tiled(e, pl);
-    if (din_is_gather(e, pl)) {
+    if (din_is_gather(pl)) {
         emit_din_gather(e, l->name);
     } else if (din_is_tiled(e, pl)) {
         emit_din_tiled(e, pl);
@@ -457,9 +489,22 @@ void emit_conv_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     else emit_conv_forward_generic(e, pl);
 }
 
+/* Output channels not in whole vectors: plain-loop dL/dweight (a partial
+ * vector load per pixel cost more than the tile saved), dL/din gathered. */
+static void emit_conv_backward_padded(Emitter *e, const PlanLayer *pl)
+{
+    emit_input_grad_tile(e, pl);
+    emit_backward_open(e, pl, true, false);
+    emit_bias_grad_shared(e, pl->l);
+    emit_weight_grad(e, pl->l, false);
+    emit_din_gather(e, pl->l->name);
+    emit_close(e, NULL);
+}
+
 void emit_conv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
     if (conv_is_tiled(pl->l) && !weights_padded(e, pl)) emit_conv_backward_tiled(e, pl);
+    else if (din_is_gather(pl)) emit_conv_backward_padded(e, pl);
     else emit_conv_backward_generic(e, pl);
 }

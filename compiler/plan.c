@@ -120,9 +120,9 @@ static void plan_conv_scratch(Planner *pl, PlanLayer *q)
         q->pad_off = p->act_per_image;
         p->act_per_image += (l->in.h + 2L * l->a.ph) * (l->in.w + 2L * l->a.pw) * l->in.c;
     }
-    if (q->need_din) {
+    if (q->need_din) {   /* rows of input channels padded to whole vectors of any width (8 or 16) */
         q->wt_off = p->act_fixed;
-        p->act_fixed += (long)l->a.kh * l->a.kw * l->in.c * l->a.n;
+        p->act_fixed += (long)l->a.kh * l->a.kw * ((l->in.c + 15) / 16 * 16) * l->a.n;
     }
     if (l->a.n % 16 != 0) {   /* room for any vector width the emitter picks: 8 or 16 */
         long ocp = (l->a.n + 15) / 16 * 16;
