@@ -46,13 +46,9 @@ void emit_model(Arena *a, const Plan *p, const char **c_text, const char **h_tex
 void emit_din_open(Emitter *e, const PlanLayer *pl);
 void emit_din_close(Emitter *e, const PlanLayer *pl);
 
-/* Shared by the conv emitters: emit_conv.c's plain loops (any shape) and
- * emit_conv_tiled.c's register-tiled kernels (channel counts in whole vectors). */
-void emit_conv_forward_generic(Emitter *e, const PlanLayer *pl);
-void emit_conv_backward_generic(Emitter *e, const PlanLayer *pl);
+/* Shared by the conv emitters: emit_conv_tiled.c's register-tiled kernels use
+ * emit_conv.c's plain dL/din (when no vector form fits) and dL/dbias. */
 void emit_conv_din_generic(Emitter *e, const PlanLayer *pl);
-/* dL/dweight with plain loops: conv (transposed = false) and deconv. */
-void emit_weight_grad(Emitter *e, const Layer *l, bool transposed);
 void emit_bias_grad_shared(Emitter *e, const Layer *l);
 void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl);
 /* Accumulator tile rows that fit the vector registers beside nv vectors, at most limit. */

@@ -1,12 +1,15 @@
-/* emit_conv.c — conv and deconv (transposed convolution), forward and backward.
+/* emit_conv.c — the plain-loop convolution kernels: deconv (transposed
+ * convolution) forward and backward, and for conv the pieces that
+ * emit_conv_tiled.c falls back on: dL/din by scatter for any channel count
+ * (strided layers whose input channels are not whole vectors) and dL/dbias.
  *
  * Both kinds pair an "anchor" pixel with the pixels its kernel touches:
  *   conv:   input  row iy = y·S − P + ky·D for output row y   (gather into the output)
  *   deconv: output row oy = iy·S − P + ky·D for input row iy  (scatter from the input)
- * so they share this file.  Weights are [ky][kx][ci][co]: for one kernel tap
- * and one input channel, a contiguous row over output channels, which is what
- * the innermost loops walk.  With `flip` (true convolution) the tap (ky,kx)
- * reads the kernel turned 180°, (KH−1−ky, KW−1−kx), in every pass.
+ * Weights are [ky][kx][ci][co]: for one kernel tap and one input channel, a
+ * contiguous row over output channels, which is what the innermost loops
+ * walk.  With `flip` (true convolution) the tap (ky,kx) reads the kernel
+ * turned 180°, (KH−1−ky, KW−1−kx), in every pass.
  *
  * Backward, per the course's derivation:
  *   dL/dbias[co]       = Σ over batch and pixels of dL/dout[co]
@@ -73,39 +76,9 @@ void emit_bias_grad_shared(Emitter *e, const Layer *l)
 
 /* ---- conv ---------------------------------------------------------------- */
 
-void emit_conv_forward_generic(Emitter *e, const PlanLayer *pl)
-{
-    const Layer *l = pl->l;
-    emit(e, "/* out[b,y,x,co] = bias[co] + Σ_{ky,kx,ci} in[b, y·SH−PH+ky·DH, x·SW−PW+kx·DW, ci] · w[%s, ci, co] */",
-         l->a.flip ? "KH−1−ky, KW−1−kx" : "ky, kx");
-    emit_forward_open(e, pl, true);
-    emit(e, "const float *restrict weight = c->params + @WEIGHT;   /* [@KH][@KW][@IC][@OC] */");
-    if (l->a.bias) emit(e, "const float *restrict bias = c->params + @BIAS;       /* [@OC] */");
-    emit_batch_loop(e);
-    emit_open(e, "for (int y = 0; y < @OH; y++) {");
-    emit_open(e, "for (int x = 0; x < @OW; x++) {");
-    emit(e, "float acc[@OC];");
-    emit(e, "for (int co = 0; co < @OC; co++) acc[co] = %s;", l->a.bias ? "bias[co]" : "0.0f");
-    emit_taps_open(e, l, "iy", "y", "ix", "x", "@IH", "@IW");
-    emit(e, "const float *restrict px = in + (((size_t)b * @IH + iy) * @IW + ix) * @IC;");
-    emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
-    emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
-    emit(e, "#pragma omp simd");
-    emit(e, "for (int co = 0; co < @OC; co++) acc[co] += px[ci] * wk[ci * @OC + co];");
-    emit_close(e, "ci");
-    emit_taps_close(e);
-    emit(e, "float *restrict po = out + (((size_t)b * @OH + y) * @OW + x) * @OC;");
-    emit(e, "#pragma omp simd");
-    emit(e, "for (int co = 0; co < @OC; co++) po[co] = acc[co];");
-    emit_close(e, "x");
-    emit_close(e, "y");
-    emit_close(e, "b");
-    emit_close(e, NULL);
-}
-
 /* dK[tap, ci, co] = Σ_{b,anchor} src[b, paired pixel, ci] · dout[b, pixel, co]:
  * one thread per (tap, ci) row. */
-void emit_weight_grad(Emitter *e, const Layer *l, bool transposed)
+static void emit_weight_grad(Emitter *e, const Layer *l, bool transposed)
 {
     /* conv: anchor = output pixel (y,x), paired input row iy; deconv: anchor = input pixel, paired output */
     const char *anchor_h = transposed ? "@IH" : "@OH", *anchor_w = transposed ? "@IW" : "@OW";
@@ -170,18 +143,6 @@ void emit_conv_din_generic(Emitter *e, const PlanLayer *pl)
     emit_close(e, "x");
     emit_close(e, "y");
     emit_close(e, "b");
-}
-
-void emit_conv_backward_generic(Emitter *e, const PlanLayer *pl)
-{
-    const Layer *l = pl->l;
-    emit_backward_open(e, pl, true, false);
-    emit_bias_grad_shared(e, l);
-    emit_weight_grad(e, l, false);
-    emit_din_open(e, pl);
-    emit_conv_din_generic(e, pl);
-    emit_din_close(e, pl);
-    emit_close(e, NULL);
 }
 
 /* ---- deconv ----------------------------------------------------------------- */

@@ -13,10 +13,9 @@
  * kernels: each layer picks its vector width (conv_vec), and output channels
  * that are not a whole number of vectors (a first layer's 6 or 10) run in
  * padded vectors — weights and bias copied zero-extended, the last vector of
- * each pixel stored in part.  dL/dweight takes its tiled kernel when the
- * output channels are whole vectors (a partial load per pixel cost more than
- * the tile saved), dL/din when the input channels are; the others take
- * emit_conv.c's plain loops.  This
+ * each pixel stored in part.  dL/din is gathered (stride 1) or scattered in
+ * vectors when it can be (din_is_gather, din_is_tiled), else emit_conv.c's
+ * plain loops.  This
  * file only decides and emits; the arithmetic is emit_conv.c's, in another
  * order. */
 #include "emit.h"
@@ -52,11 +51,6 @@ static ConvVec conv_vec(const Emitter *e, const Layer *l)
     return channel_vec(e, l->a.n);
 }
 
-static bool conv_is_tiled(const Layer *l)
-{
-    return l->kind->tag == LAYER_CONV;
-}
-
 /* With stride 1, dL/din is gathered per input pixel, like the forward pass
  * (register tiles over input-channel vectors, padded like the output
  * channels are forward; no zeroing of din, no scatter).  Each image's dL/dout
@@ -85,6 +79,16 @@ static bool din_is_tiled(const Emitter *e, const PlanLayer *pl)
     return pl->wt_off >= 0 && pl->l->in.c % e->vlen == 0;
 }
 
+/* dL/dweight rows (kx, ci) of one ky are consecutive in [ky][kx][ci][co], and
+ * with column dilation 1 so are the input values they multiply: the tiles
+ * then run over kx·IC + ci together, so a first layer's 5 taps × 1 channel
+ * make one tile of 5 instead of five tiles of 1.  Not with flip (the taps go
+ * backwards in the weights). */
+static bool merge_taps(const Layer *l)
+{
+    return l->a.dw == 1 && !l->a.flip;
+}
+
 /* The weights are read from the zero-padded copy when channels do not fill
  * whole vectors (plan.c reserves it for any width). */
 static bool weights_padded(const Emitter *e, const PlanLayer *pl)
@@ -96,14 +100,13 @@ static bool weights_padded(const Emitter *e, const PlanLayer *pl)
 void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
-    if (!conv_is_tiled(l)) return;
     ConvVec cv = conv_vec(e, l);
     emit(e, "@VL = %d, @NV = %d, @LAST = %d, @OCP = %d,   /* %d channels in %d vector%s of %d floats, %d in the last */",
          cv.vl, cv.nv, cv.last, cv.vl * cv.nv, l->a.n, cv.nv, cv.nv > 1 ? "s" : "", cv.vl, cv.last);
     emit(e, "@SRC_H = %ld, @SRC_W = %ld,   /* the input with its padding */", l->in.h + 2L * l->a.ph,
          l->in.w + 2L * l->a.pw);
     emit(e, "@TX = %d, @CT = %d,   /* register tiles: output pixels, input channels */",
-         emit_tile_size(e, cv.nv, l->out.w), emit_tile_size(e, cv.nv, l->in.c));
+         emit_tile_size(e, cv.nv, l->out.w), emit_tile_size(e, cv.nv, merge_taps(l) ? l->a.kw * l->in.c : l->in.c));
     if (pl->pad_off >= 0) emit(e, "@PADDED = %ld,   /* the zero-padded input: acts + B*%ld */", pl->pad_off, pl->pad_off);
     if (pl->wt_off >= 0) emit(e, "@WT = %ld,   /* transposed weights, at acts + B*ACT_PER_IMAGE */", pl->wt_off);
     if (din_is_gather(pl)) {
@@ -118,11 +121,11 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
              pl->wpad_off);
 }
 
-/* The layer's vector type, its store of vector v of a pixel's channels —
- * only @LAST floats of a partly used last vector (the branch folds away: v is
- * a constant once the tile loops unroll) — and, for the dL/dweight kernel,
- * which only whole vectors take, its load.  Vectors go by pointer: passing
- * them by value changes the ABI between -march settings, and gcc warns. */
+/* The layer's vector type and its store and load of vector v of a pixel's
+ * channels: only @LAST floats of a partly used last vector (the branch folds
+ * away: v is a constant once the tile loops unroll).  Vectors go by pointer:
+ * passing them by value changes the ABI between -march settings, and gcc
+ * warns. */
 static void emit_vector_helpers(Emitter *e, const PlanLayer *pl)
 {
     const char *n = pl->l->name;
@@ -140,11 +143,19 @@ static void emit_vector_helpers(Emitter *e, const PlanLayer *pl)
     }
     emit_close(e, NULL);
     emit_blank(e);
-    if (partial) return;
     emit(e, "static inline __attribute__((always_inline)) void %s_load(%s_vf *x, const float *restrict p, const int v)",
          n, n);
     emit_open(e, "{");
-    emit(e, "*x = *(const %s_vf *)(p + v * @VL);", n);
+    if (partial) {
+        emit(e, "if (v == @NV - 1) {   /* @LAST channels, the other lanes 0 */");
+        emit(e, "    *x = (%s_vf){0};", n);
+        emit(e, "    memcpy(x, p + v * @VL, sizeof(float) * @LAST);");
+        emit(e, "} else {");
+        emit(e, "    *x = *(const %s_vf *)(p + v * @VL);", n);
+        emit(e, "}");
+    } else {
+        emit(e, "*x = *(const %s_vf *)(p + v * @VL);", n);
+    }
     emit_close(e, NULL);
     emit_blank(e);
 }
@@ -268,13 +279,15 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     const char *n = l->name;
-    emit(e, "/* %s: image b's part of dL/dweight for tap (ky,kx) and ct input channels from ci0, all output", n);
-    emit(e, "   channels: Σ over its output pixels of src[b, y·SH+ky·DH, x·SW+kx·DW, ci] · dout[b,y,x,co],");
-    emit(e, "   stored for the first image and added for the others */");
+    emit(e, "/* %s: image b's part of dL/dweight for tap (ky,kx) and ct input channels from ci0 (or, with", n);
+    emit(e, "   the taps merged, ct (kx, ci) rows from kx·IC + ci = ci0), all output channels: Σ over its");
+    emit(e, "   output pixels of src[b, y·SH+ky·DH, x·SW+kx·DW, ci] · dout[b,y,x,co], stored for the first");
+    emit(e, "   image and added for the others; last: b is the batch's last image */");
     emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_tile(const float *restrict src,", n);
-    emit(e, "    const float *restrict dout, float *restrict dw, const int b, const int ky, const int kx,");
+    emit(e, "    const float *restrict dout, float *restrict dw, const int b, const int last, const int ky, const int kx,");
     emit(e, "    const int ci0, const int ct)");
     emit_open(e, "{");
+    if (!weights_padded(e, pl)) emit(e, "(void)last;");
     emit(e, "%s_vf acc[@CT][@NV];", n);
     emit(e, "for (int t = 0; t < ct; t++)");
     emit(e, "    for (int v = 0; v < @NV; v++) acc[t][v] = (%s_vf){0};", n);
@@ -284,7 +297,16 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl)
     emit(e, "const float *restrict grow = dout + ((size_t)b * @OH + y) * @OW * @OC;");
     emit_open(e, "for (int x = 0; x < @OW; x++) {");
     emit(e, "%s_vf g[@NV];", n);
-    emit(e, "for (int v = 0; v < @NV; v++) %s_load(&g[v], grow + (size_t)x * @OC, v);", n);
+    if (weights_padded(e, pl)) {
+        emit(e, "/* whole vectors: the lanes past @OC read the next pixel's channels and are never stored;");
+        emit(e, "   only the buffer's last pixel is read in part */");
+        emit(e, "if (last && y == @OH - 1 && x == @OW - 1)");
+        emit(e, "    for (int v = 0; v < @NV; v++) %s_load(&g[v], grow + (size_t)x * @OC, v);", n);
+        emit(e, "else");
+        emit(e, "    for (int v = 0; v < @NV; v++) g[v] = *(const %s_vf *)(grow + (size_t)x * @OC + v * @VL);", n);
+    } else {
+        emit(e, "for (int v = 0; v < @NV; v++) %s_load(&g[v], grow + (size_t)x * @OC, v);", n);
+    }
     emit_open(e, "for (int t = 0; t < ct; t++) {");
     emit(e, "const float xv = srow[(size_t)x * @SW * @IC + t];");
     emit(e, "for (int v = 0; v < @NV; v++) acc[t][v] += xv * g[v];");
@@ -314,22 +336,39 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl)
 static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
-    int ct = emit_tile_size(e, conv_vec(e, l).nv, l->in.c);
-    emit(e, "/* dL/dweight: tasks of (ky, kx, block of CT input channels), image by image; a thread keeps");
-    emit(e, "   its tasks for every image, so each is summed in a fixed order */");
-    emit(e, "enum { CI_BLOCKS = (@IC + @CT - 1) / @CT };");
+    const char *n = l->name;
+    bool merged = merge_taps(l);
+    long rows = merged ? (long)l->a.kw * l->in.c : l->in.c;   /* per ky (merged) or per tap */
+    int ct = emit_tile_size(e, conv_vec(e, l).nv, rows);
+    if (merged) {
+        emit(e, "/* dL/dweight: tasks of (ky, block of CT (kx, ci) rows), image by image; a thread keeps");
+        emit(e, "   its tasks for every image, so each is summed in a fixed order */");
+        emit(e, "enum { ROWS = @KW * @IC, BLOCKS = (ROWS + @CT - 1) / @CT };");
+    } else {
+        emit(e, "/* dL/dweight: tasks of (ky, kx, block of CT input channels), image by image; a thread keeps");
+        emit(e, "   its tasks for every image, so each is summed in a fixed order */");
+        emit(e, "enum { ROWS = @IC, BLOCKS = (ROWS + @CT - 1) / @CT };");
+    }
     emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
     emit(e, "#pragma omp parallel");
     emit_open(e, "for (int b = 0; b < c->batch; b++) {");
+    emit(e, "const int last = b == c->batch - 1;");
     emit(e, "#pragma omp for schedule(static) nowait");
-    emit_open(e, "for (int r = 0; r < @KH * @KW * CI_BLOCKS; r++) {");
-    emit(e, "const int ky = r / (@KW * CI_BLOCKS), kx = r / CI_BLOCKS %% @KW, ci0 = r %% CI_BLOCKS * @CT;");
-    emit(e, "float *restrict dw = dweight + ((size_t)(%s) * @IC + ci0) * @OC;", tap(l));
-    if (l->in.c % ct == 0) {
-        emit(e, "%s_weight_grad_tile(src, dout, dw, b, ky, kx, ci0, @CT);", l->name);
+    if (merged) {
+        emit_open(e, "for (int r = 0; r < @KH * BLOCKS; r++) {");
+        emit(e, "const int ky = r / BLOCKS, r0 = r %% BLOCKS * @CT;");
+        emit(e, "float *restrict dw = dweight + ((size_t)ky * ROWS + r0) * @OC;");
+        emit(e, "const int kx = 0;   /* r0 counts kx·IC + ci: the input row at kx = 0 has them all in order */");
     } else {
-        emit(e, "if (ci0 + @CT <= @IC) %s_weight_grad_tile(src, dout, dw, b, ky, kx, ci0, @CT);", l->name);
-        emit(e, "else %s_weight_grad_tile(src, dout, dw, b, ky, kx, ci0, @IC %% @CT);", l->name);
+        emit_open(e, "for (int r = 0; r < @KH * @KW * BLOCKS; r++) {");
+        emit(e, "const int ky = r / (@KW * BLOCKS), kx = r / BLOCKS %% @KW, r0 = r %% BLOCKS * @CT;");
+        emit(e, "float *restrict dw = dweight + ((size_t)(%s) * ROWS + r0) * @OC;", tap(l));
+    }
+    if (rows % ct == 0) {
+        emit(e, "%s_weight_grad_tile(src, dout, dw, b, last, ky, kx, r0, @CT);", n);
+    } else {
+        emit(e, "if (r0 + @CT <= ROWS) %s_weight_grad_tile(src, dout, dw, b, last, ky, kx, r0, @CT);", n);
+        emit(e, "else %s_weight_grad_tile(src, dout, dw, b, last, ky, kx, r0, ROWS %% @CT);", n);
     }
     emit_close(e, "r");
     emit_close(e, "b");
@@ -485,26 +524,11 @@ static void emit_conv_backward_tiled(Emitter *e, const PlanLayer *pl)
 void emit_conv_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
-    if (conv_is_tiled(pl->l)) emit_conv_forward_tiled(e, pl);
-    else emit_conv_forward_generic(e, pl);
-}
-
-/* Output channels not in whole vectors: plain-loop dL/dweight (a partial
- * vector load per pixel cost more than the tile saved), dL/din gathered. */
-static void emit_conv_backward_padded(Emitter *e, const PlanLayer *pl)
-{
-    emit_input_grad_tile(e, pl);
-    emit_backward_open(e, pl, true, false);
-    emit_bias_grad_shared(e, pl->l);
-    emit_weight_grad(e, pl->l, false);
-    emit_din_gather(e, pl->l->name);
-    emit_close(e, NULL);
+    emit_conv_forward_tiled(e, pl);
 }
 
 void emit_conv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
-    if (conv_is_tiled(pl->l) && !weights_padded(e, pl)) emit_conv_backward_tiled(e, pl);
-    else if (din_is_gather(pl)) emit_conv_backward_padded(e, pl);
-    else emit_conv_backward_generic(e, pl);
+    emit_conv_backward_tiled(e, pl);
 }
