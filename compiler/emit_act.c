@@ -25,6 +25,15 @@ void emit_activation_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     case LAYER_TANH: emit(e, "/* out = tanh(in) */"); break;
     default: emit(e, "/* out = in > 0 ? in : %g·in */", l->a.alpha); break;
     }
+    if (pl->done_by) {
+        emit(e, "/* done by %s_forward, which stores max(out, 0) (in place: out is its output buffer) */",
+             pl->done_by);
+        emit_forward_open(e, pl, false);
+        emit(e, "(void)c;");
+        emit(e, "(void)out;");
+        emit_close(e, NULL);
+        return;
+    }
     if (pl->in_place) {
         /* out is in's buffer (plan.c: relu_in_place), so only out is touched */
         emit(e, "/* in place: the layer before needs its output no more, so out is the same buffer as in */");

@@ -131,6 +131,7 @@ static void emit_vector_helpers(Emitter *e, const PlanLayer *pl)
     const char *n = pl->l->name;
     bool partial = weights_padded(e, pl);
     emit(e, "typedef float %s_vf __attribute__((vector_size(@VL * sizeof(float)), aligned(4)));", n);
+    if (pl->fused_relu) emit(e, "typedef int32_t %s_vi __attribute__((vector_size(@VL * sizeof(int32_t))));", n);
     emit_blank(e);
     emit(e, "static inline __attribute__((always_inline)) void %s_store(float *restrict p, const int v, const %s_vf *x)",
          n, n);
@@ -209,6 +210,11 @@ static void emit_forward_tile(Emitter *e, const PlanLayer *pl)
     emit_close(e, "kx");
     emit_close(e, "ky");
     char body[128];
+    if (pl->fused_relu) {
+        emit(e, "/* the relu after this conv, fused: lanes not > 0 become +0 (x > 0 ? x : 0, as relu) */");
+        snprintf(body, sizeof body, "acc[t][v] = (%s_vf)((%s_vi)acc[t][v] & (acc[t][v] > 0.0f));", n, n);
+        emit_tile_loops(e, "tx", body);
+    }
     snprintf(body, sizeof body, "%s_store(po + t * @OC, v, &acc[t][v]);", n);
     emit_tile_loops(e, "tx", body);
     emit_close(e, NULL);

@@ -18,7 +18,7 @@ typedef struct Planner {
     Arena *arena;
     Plan *p;
     int cap;
-    const PlanLayer *prev;    /* the layer whose output the next layer reads; NULL: the input */
+    PlanLayer *prev;          /* the layer whose output the next layer reads; NULL: the input */
 } Planner;
 
 static const char *upper_name(Arena *a, const char *name)
@@ -162,6 +162,7 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
     q->in_buf = in_buf;
     q->weight_off = q->bias_off = q->stat_off = q->index_off = q->fixed_off = q->pad_off = q->wt_off = -1;
     q->wpad_off = -1;
+    q->done_by = NULL;
     q->need_din = l->id > 0;
     /* a folded softmax has no backward: the loss's gradient goes to the layer before it */
     if (q->need_din && !l->folded && shape_size(l->in) > p->dact_per_image) p->dact_per_image = shape_size(l->in);
@@ -174,6 +175,11 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
     if (relu_in_place(pl->prev, l)) {
         q->in_place = true;
         q->out_off = pl->prev->out_off;
+        /* conv's tiles apply it as they store: one pass over the output less */
+        if (pl->prev->l->kind->tag == LAYER_CONV) {
+            pl->prev->fused_relu = true;
+            q->done_by = pl->prev->l->name;
+        }
     } else {
         q->out_off = p->act_per_image;
         p->act_per_image += shape_size(l->out);

@@ -39,6 +39,8 @@ typedef struct PlanLayer {
                                   batch-independent floats for weights and bias zero-padded to
                                   whole vectors (emit_conv_tiled.c), else -1 */
     bool in_place;             /* relu writing over its input's buffer (see plan.c) */
+    bool fused_relu;           /* conv whose in-place relu its forward applies as it stores */
+    const char *done_by;       /* relu: the conv that applies it (fused_relu), else NULL */
     bool need_din;             /* false for the first layer: no one wants dLoss/dx */
 } PlanLayer;
 

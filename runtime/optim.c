@@ -113,6 +113,18 @@ static void cnn_momentum_step(long n, float *restrict p, const float *restrict g
     }
 }
 
+/* The runtime is built for any x86-64, but Adam's square roots and divisions
+ * over every parameter are a visible part of a step at SSE width: gcc builds
+ * an AVX-512 and an AVX2 copy too and picks one at load time (ifunc).  Each
+ * copy computes every element with the same IEEE operations, so results do
+ * not depend on the copy. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define CNN_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CNN_VECTOR_CLONES
+#endif
+
+CNN_VECTOR_CLONES
 static void cnn_adam_step(CnnOptim *o, float *p, const float *g)
 {
     const CnnOptimConfig *c = &o->cfg;

@@ -214,7 +214,8 @@ static int cnn_run_epochs(CnnRun *r)
         cnn_report_epoch(r, epoch, &s, t0);
         if (!cnn_run_save(r)) return 1;
         if (cnn_interrupted) {
-            fprintf(stderr, "interrupted after epoch %d; saved %s\n", epoch, r->o->save);
+            fprintf(stderr, "interrupted after epoch %d; saved %s (continue with --resume %s)\n", epoch,
+                    r->o->save, r->o->save);
             return 130;
         }
     }
