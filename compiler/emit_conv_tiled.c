@@ -31,6 +31,29 @@ int emit_tile_size(const Emitter *e, long nv, long limit)
     return t < 1 ? 1 : (int)t;
 }
 
+/* Every register-tiled kernel's two steps, emitted the same way:
+ *   emit_tile_zero:   for t < rows: for v < nv: acc[t][v] = 0
+ *   emit_tile_update: vtype w[nv] = the nv vectors `vector` (an expression in v);
+ *                     for t < rows: { const float s = `scalar` (in t); acc[t][v] += s · w[v] }
+ * one rank-1 update of the tile: nv vector loads and `rows` broadcasts feed
+ * rows·nv FMAs. */
+void emit_tile_zero(Emitter *e, const char *vtype, const char *rows, const char *nv)
+{
+    emit(e, "for (int t = 0; t < %s; t++)", rows);
+    emit(e, "    for (int v = 0; v < %s; v++) acc[t][v] = (%s){0};", nv, vtype);
+}
+
+void emit_tile_update(Emitter *e, const char *vtype, const char *nv, const char *vector, const char *rows,
+                      const char *scalar)
+{
+    emit(e, "%s w[%s];", vtype, nv);
+    emit(e, "for (int v = 0; v < %s; v++) w[v] = %s;", nv, vector);
+    emit_open(e, "for (int t = 0; t < %s; t++) {", rows);
+    emit(e, "const float s = %s;", scalar);
+    emit(e, "for (int v = 0; v < %s; v++) acc[t][v] += s * w[v];", nv);
+    emit_close(e, "t");
+}
+
 /* One layer's vector width and how its output channels fill the vectors:
  * vl floats per vector, nv vectors per pixel, `last` channels in the last. */
 typedef struct ConvVec { int vl, nv, last; } ConvVec;
@@ -185,27 +208,23 @@ static void emit_forward_tile(Emitter *e, const PlanLayer *pl)
     emit(e, "    const float *restrict weight, const float *restrict bias, float *restrict po, const int tx)");
     emit_open(e, "{");
     if (!l->a.bias) emit(e, "(void)bias;");
-    emit(e, "%s_vf acc[@TX][@NV];", n);
+    char vt[64], vec[128];
+    snprintf(vt, sizeof vt, "%s_vf", n);
+    emit(e, "%s acc[@TX][@NV];", vt);
     if (l->a.bias) {
         char body[128];
         snprintf(body, sizeof body, "acc[t][v] = *(const %s_vf *)(bias + v * @VL);", n);
         emit_tile_loops(e, "tx", body);
     } else {
-        char body[128];
-        snprintf(body, sizeof body, "acc[t][v] = (%s_vf){0};", n);
-        emit_tile_loops(e, "tx", body);
+        emit_tile_zero(e, vt, "tx", "@NV");
     }
     emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
     emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
     emit(e, "const float *restrict px = src + ((size_t)ky * @DH * @SRC_W + (size_t)kx * @DW) * @IC;");
     emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OCP;", tap(l));
     emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
-    emit(e, "%s_vf w[@NV];", n);
-    emit(e, "for (int v = 0; v < @NV; v++) w[v] = *(const %s_vf *)(wk + ci * @OCP + v * @VL);", n);
-    emit_open(e, "for (int t = 0; t < tx; t++) {");
-    emit(e, "const float xv = px[(size_t)t * @SW * @IC + ci];");
-    emit(e, "for (int v = 0; v < @NV; v++) acc[t][v] += xv * w[v];");
-    emit_close(e, "t");
+    snprintf(vec, sizeof vec, "*(const %s *)(wk + ci * @OCP + v * @VL)", vt);
+    emit_tile_update(e, vt, "@NV", vec, "tx", "px[(size_t)t * @SW * @IC + ci]");
     emit_close(e, "ci");
     emit_close(e, "kx");
     emit_close(e, "ky");
@@ -293,30 +312,29 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl)
     emit(e, "    const float *restrict dout, float *restrict dw, const int b, const int last, const int ky, const int kx,");
     emit(e, "    const int ci0, const int ct)");
     emit_open(e, "{");
-    if (!weights_padded(e, pl)) emit(e, "(void)last;");
-    emit(e, "%s_vf acc[@CT][@NV];", n);
-    emit(e, "for (int t = 0; t < ct; t++)");
-    emit(e, "    for (int v = 0; v < @NV; v++) acc[t][v] = (%s_vf){0};", n);
+    char vt[64], vec[128];
+    snprintf(vt, sizeof vt, "%s_vf", n);
+    emit(e, "%s acc[@CT][@NV];", vt);
+    emit_tile_zero(e, vt, "ct", "@NV");
+    if (weights_padded(e, pl)) {
+        emit(e, "/* dL/dout is read in whole vectors: the lanes past @OC read the next pixel's channels and are");
+        emit(e, "   never stored; the batch's very last pixel is read from a zero-padded copy instead */");
+        emit(e, "float tail[@OCP] = {0};");
+        emit(e, "if (last) memcpy(tail, dout + ((size_t)(b + 1) * @OH * @OW - 1) * @OC, sizeof(float) * @OC);");
+    } else {
+        emit(e, "(void)last;");
+    }
     emit_open(e, "for (int y = 0; y < @OH; y++) {");
     emit(e, "const float *restrict srow = src + (((size_t)b * @SRC_H + (size_t)y * @SH + (size_t)ky * @DH) * @SRC_W");
     emit(e, "                                     + (size_t)kx * @DW) * @IC + ci0;");
     emit(e, "const float *restrict grow = dout + ((size_t)b * @OH + y) * @OW * @OC;");
     emit_open(e, "for (int x = 0; x < @OW; x++) {");
-    emit(e, "%s_vf g[@NV];", n);
-    if (weights_padded(e, pl)) {
-        emit(e, "/* whole vectors: the lanes past @OC read the next pixel's channels and are never stored;");
-        emit(e, "   only the buffer's last pixel is read in part */");
-        emit(e, "if (last && y == @OH - 1 && x == @OW - 1)");
-        emit(e, "    for (int v = 0; v < @NV; v++) %s_load(&g[v], grow + (size_t)x * @OC, v);", n);
-        emit(e, "else");
-        emit(e, "    for (int v = 0; v < @NV; v++) g[v] = *(const %s_vf *)(grow + (size_t)x * @OC + v * @VL);", n);
-    } else {
-        emit(e, "for (int v = 0; v < @NV; v++) %s_load(&g[v], grow + (size_t)x * @OC, v);", n);
-    }
-    emit_open(e, "for (int t = 0; t < ct; t++) {");
-    emit(e, "const float xv = srow[(size_t)x * @SW * @IC + t];");
-    emit(e, "for (int v = 0; v < @NV; v++) acc[t][v] += xv * g[v];");
-    emit_close(e, "t");
+    if (weights_padded(e, pl))
+        emit(e, "const float *restrict gp = last && y == @OH - 1 && x == @OW - 1 ? tail : grow + (size_t)x * @OC;");
+    else
+        emit(e, "const float *restrict gp = grow + (size_t)x * @OC;");
+    snprintf(vec, sizeof vec, "*(const %s *)(gp + v * @VL)", vt);
+    emit_tile_update(e, vt, "@NV", vec, "ct", "srow[(size_t)x * @SW * @IC + t]");
     emit_close(e, "x");
     emit_close(e, "y");
     emit_open(e, "for (int t = 0; t < ct; t++) {");
@@ -443,20 +461,17 @@ static void emit_input_grad_tile(Emitter *e, const PlanLayer *pl)
     emit(e, "static inline __attribute__((always_inline)) void %s_input_grad_tile(const float *restrict dpad,", n);
     emit(e, "    const float *restrict wt, float *restrict pd, const int iy, const int ix, const int tx)");
     emit_open(e, "{");
-    emit(e, "%s_ivf acc[@TXI][@NIV];", n);
-    emit(e, "for (int t = 0; t < tx; t++)");
-    emit(e, "    for (int v = 0; v < @NIV; v++) acc[t][v] = (%s_ivf){0};", n);
+    char vt[64], vec[128];
+    snprintf(vt, sizeof vt, "%s_ivf", n);
+    emit(e, "%s acc[@TXI][@NIV];", vt);
+    emit_tile_zero(e, vt, "tx", "@NIV");
     emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
     emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
     emit(e, "const float *restrict g = dpad + ((size_t)(iy + (@KH - 1 - ky) * @DH) * @DPAD_W + ix + (@KW - 1 - kx) * @DW) * @OC;");
     emit(e, "const float *restrict wk = wt + (size_t)(%s) * @OC * @ICP;", tap(l));
     emit_open(e, "for (int co = 0; co < @OC; co++) {");
-    emit(e, "%s_ivf w[@NIV];", n);
-    emit(e, "for (int v = 0; v < @NIV; v++) w[v] = *(const %s_ivf *)(wk + (size_t)co * @ICP + v * @IVL);", n);
-    emit_open(e, "for (int t = 0; t < tx; t++) {");
-    emit(e, "const float gv = g[(size_t)t * @OC + co];");
-    emit(e, "for (int v = 0; v < @NIV; v++) acc[t][v] += gv * w[v];");
-    emit_close(e, "t");
+    snprintf(vec, sizeof vec, "*(const %s *)(wk + (size_t)co * @ICP + v * @IVL)", vt);
+    emit_tile_update(e, vt, "@NIV", vec, "tx", "g[(size_t)t * @OC + co]");
     emit_close(e, "co");
     emit_close(e, "kx");
     emit_close(e, "ky");
