@@ -307,9 +307,9 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl)
     emit(e, "/* %s: image b's part of dL/dweight for tap (ky,kx) and ct input channels from ci0 (or, with", n);
     emit(e, "   the taps merged, ct (kx, ci) rows from kx·IC + ci = ci0), all output channels: Σ over its");
     emit(e, "   output pixels of src[b, y·SH+ky·DH, x·SW+kx·DW, ci] · dout[b,y,x,co], stored for the first");
-    emit(e, "   image and added for the others; last: b is the batch's last image */");
+    emit(e, "   image and added for the others; batch: the images in dout */");
     emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_tile(const float *restrict src,", n);
-    emit(e, "    const float *restrict dout, float *restrict dw, const int b, const int last, const int ky, const int kx,");
+    emit(e, "    const float *restrict dout, float *restrict dw, const int b, const int batch, const int ky, const int kx,");
     emit(e, "    const int ci0, const int ct)");
     emit_open(e, "{");
     char vt[64], vec[128];
@@ -318,21 +318,27 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl)
     emit_tile_zero(e, vt, "ct", "@NV");
     if (weights_padded(e, pl)) {
         emit(e, "/* dL/dout is read in whole vectors: the lanes past @OC read the next pixel's channels and are");
-        emit(e, "   never stored; the batch's very last pixel is read from a zero-padded copy instead */");
+        emit(e, "   never stored; the pixels whose vectors would reach past dout's end (the last");
+        emit(e, "   (@OCP − 1) / @OC of the batch) are read from a zero-padded copy instead */");
         emit(e, "float tail[@OCP] = {0};");
-        emit(e, "if (last) memcpy(tail, dout + ((size_t)(b + 1) * @OH * @OW - 1) * @OC, sizeof(float) * @OC);");
+        emit(e, "const long tail_from = (long)batch * @OH * @OW - (@OCP - 1) / @OC;");
     } else {
-        emit(e, "(void)last;");
+        emit(e, "(void)batch;");
     }
     emit_open(e, "for (int y = 0; y < @OH; y++) {");
     emit(e, "const float *restrict srow = src + (((size_t)b * @SRC_H + (size_t)y * @SH + (size_t)ky * @DH) * @SRC_W");
     emit(e, "                                     + (size_t)kx * @DW) * @IC + ci0;");
     emit(e, "const float *restrict grow = dout + ((size_t)b * @OH + y) * @OW * @OC;");
     emit_open(e, "for (int x = 0; x < @OW; x++) {");
-    if (weights_padded(e, pl))
-        emit(e, "const float *restrict gp = last && y == @OH - 1 && x == @OW - 1 ? tail : grow + (size_t)x * @OC;");
-    else
+    if (weights_padded(e, pl)) {
+        emit(e, "const float *gp = grow + (size_t)x * @OC;");
+        emit(e, "if (((long)b * @OH + y) * @OW + x >= tail_from) {");
+        emit(e, "    memcpy(tail, gp, sizeof(float) * @OC);");
+        emit(e, "    gp = tail;");
+        emit(e, "}");
+    } else {
         emit(e, "const float *restrict gp = grow + (size_t)x * @OC;");
+    }
     snprintf(vec, sizeof vec, "*(const %s *)(gp + v * @VL)", vt);
     emit_tile_update(e, vt, "@NV", vec, "ct", "srow[(size_t)x * @SW * @IC + t]");
     emit_close(e, "x");
@@ -376,7 +382,6 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
     emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
     emit(e, "#pragma omp parallel");
     emit_open(e, "for (int b = 0; b < c->batch; b++) {");
-    emit(e, "const int last = b == c->batch - 1;");
     emit(e, "#pragma omp for schedule(static) nowait");
     if (merged) {
         emit_open(e, "for (int r = 0; r < @KH * BLOCKS; r++) {");
@@ -389,10 +394,10 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
         emit(e, "float *restrict dw = dweight + ((size_t)(%s) * ROWS + r0) * @OC;", tap(l));
     }
     if (rows % ct == 0) {
-        emit(e, "%s_weight_grad_tile(src, dout, dw, b, last, ky, kx, r0, @CT);", n);
+        emit(e, "%s_weight_grad_tile(src, dout, dw, b, c->batch, ky, kx, r0, @CT);", n);
     } else {
-        emit(e, "if (r0 + @CT <= ROWS) %s_weight_grad_tile(src, dout, dw, b, last, ky, kx, r0, @CT);", n);
-        emit(e, "else %s_weight_grad_tile(src, dout, dw, b, last, ky, kx, r0, ROWS %% @CT);", n);
+        emit(e, "if (r0 + @CT <= ROWS) %s_weight_grad_tile(src, dout, dw, b, c->batch, ky, kx, r0, @CT);", n);
+        emit(e, "else %s_weight_grad_tile(src, dout, dw, b, c->batch, ky, kx, r0, ROWS %% @CT);", n);
     }
     emit_close(e, "r");
     emit_close(e, "b");
