@@ -116,6 +116,12 @@ void emit_backward_open(Emitter *e, const PlanLayer *pl, bool uses_in, bool uses
     emit_open(e, "{");
     if (!uses_in) emit(e, "(void)in;");
     if (!uses_out) emit(e, "(void)out;");
+    /* plan.c let buffers no backward reads die early, from pl->bwd_reads_*:
+     * an emitter reading more would read another buffer's floats */
+    if ((uses_in && !pl->bwd_reads_in) || (uses_out && !pl->bwd_reads_out)) {
+        fprintf(stderr, "cnnc: internal error: %s_backward reads a buffer plan.c let die\n", l->name);
+        abort();
+    }
 }
 
 void emit_din_open(Emitter *e, const PlanLayer *pl)
@@ -179,6 +185,7 @@ static void emit_layer_constants(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit(e, "@KH = %d, @KW = %d, @SH = %d, @SW = %d, @PH = %d, @PW = %d, @DH = %d, @DW = %d,",
              a->kh, a->kw, a->sh, a->sw, a->ph, a->pw, a->dh, a->dw);
     if (pl->out_off >= 0) emit(e, "@OUT = %ld,   /* its output: acts + B*%ld */", pl->out_off, pl->out_off);
+    if (pl->din_off >= 0) emit(e, "@DIN = %ld,   /* dLoss/d(its input): acts + B*%ld */", pl->din_off, pl->din_off);
     if (pl->weight_off >= 0) emit(e, "@WEIGHT = %ld,", pl->weight_off);
     if (pl->bias_off >= 0) emit(e, "@BIAS = %ld,", pl->bias_off);
     if (pl->stat_off >= 0) emit(e, "@RUNNING = %ld,   /* running mean; running var follows */", pl->stat_off);
@@ -196,8 +203,10 @@ static void emit_constants(Emitter *e, const Plan *p)
     emit_open(e, "enum {");
     emit(e, "IN_H = %ld, IN_W = %ld, IN_C = %ld, OUTPUTS = %ld,", p->m->input.h, p->m->input.w, p->m->input.c,
          p->m->outputs);
-    emit(e, "ACT_PER_IMAGE = %ld, ACT_FIXED = %ld, DACT_PER_IMAGE = %ld, INDEX_PER_IMAGE = %ld,",
-         p->act_per_image, p->act_fixed, p->dact_per_image, p->index_per_image);
+    emit(e, "/* acts: per image, every layer's output, padded conv inputs and dLoss/d(input)s, sharing");
+    emit(e, "   floats where their lifetimes in a step do not overlap (%ld without sharing) */", p->act_unshared);
+    emit(e, "ACT_PER_IMAGE = %ld, ACT_FIXED = %ld, INDEX_PER_IMAGE = %ld,", p->act_per_image, p->act_fixed,
+         p->index_per_image);
     emit(e, "PARAM_FLOATS = %ld, STAT_FLOATS = %ld,", p->param_floats, p->stat_floats);
     for (int i = 0; i < p->nlayers; i++) {
         emit_blank(e);
@@ -227,8 +236,9 @@ static void emit_layers(Emitter *e, const Plan *p)
     }
 }
 
-/* Declares every activation buffer the drivers pass between layers. */
-static void emit_buffers(Emitter *e, const Plan *p)
+/* Declares every activation buffer the drivers pass between layers, and
+ * backward's activation gradients. */
+static void emit_buffers(Emitter *e, const Plan *p, bool gradients)
 {
     emit(e, "const size_t B = (size_t)c->batch;");
     for (int i = 0; i < p->nlayers; i++) {
@@ -237,6 +247,16 @@ static void emit_buffers(Emitter *e, const Plan *p)
         char s[64];
         emit(e, "float *%s = c->acts + B * %sOUT;   /* %s */", pl->out_buf, pl->prefix,
              shape_comment(s, sizeof s, pl->l->out));
+    }
+    if (!gradients) return;
+    for (int i = p->nlayers - 1; i >= 0; i--) {
+        const PlanLayer *pl = &p->layers[i];
+        if (!pl->out_buf || !pl->need_din) continue;
+        if (pl->mask_by)
+            emit(e, "float *%s_din = %s_din;   /* %s_backward applied %s's mask */", pl->l->name, pl->mask_by,
+                 pl->mask_by, pl->l->name);
+        else
+            emit(e, "float *%s_din = c->acts + B * %sDIN;   /* dLoss/d(%s) */", pl->l->name, pl->prefix, pl->in_buf);
     }
 }
 
@@ -247,7 +267,7 @@ static void emit_drivers(Emitter *e, const Plan *p)
     emit(e, "/* ---- the whole model ---- */");
     emit(e, "static const float *%s_forward(const CnnCtx *c, const float *x)", name);
     emit_open(e, "{");
-    emit_buffers(e, p);
+    emit_buffers(e, p, false);
     emit(e, "cnn_lap(c, -1);   /* cnn_lap(c, i): layer i's time, for `bench --layers` (nothing otherwise) */");
     for (int i = 0; i < p->nlayers; i++) {
         const PlanLayer *pl = &p->layers[i];
@@ -258,20 +278,20 @@ static void emit_drivers(Emitter *e, const Plan *p)
     emit(e, "return %s;", p->output_buf);
     emit_close(e, NULL);
     emit_blank(e);
-    emit(e, "/* Layer by layer in reverse; activation gradients ping-pong between two halves of dacts. */");
+    emit(e, "/* Layer by layer in reverse: each layer's dLoss/d(input) is the dLoss/d(output) of the one before. */");
     emit(e, "static void %s_backward(const CnnCtx *c, const float *x, const float *dout)", name);
     emit_open(e, "{");
-    emit_buffers(e, p);
-    if (p->dact_per_image) emit(e, "float *const dbuf[2] = {c->dacts, c->dacts + B * (DACT_PER_IMAGE / 2)};");
+    emit_buffers(e, p, true);
     emit(e, "cnn_lap(c, -1);");
-    const char *d = "dout";
+    char d[128] = "dout", din[128];
     for (int i = p->nlayers - 1; i >= 0; i--) {
         const PlanLayer *pl = &p->layers[i];
         if (!pl->out_buf) continue;
-        const char *din = pl->need_din ? (i % 2 ? "dbuf[1]" : "dbuf[0]") : "c->dinput";
+        if (pl->need_din) snprintf(din, sizeof din, "%s_din", pl->l->name);
+        else snprintf(din, sizeof din, "c->dinput");
         emit(e, "%s_backward(c, %s, %s, %s, %s);", pl->l->name, pl->in_buf, pl->out_buf, d, din);
         emit(e, "cnn_lap(c, %d + %d);", p->nlayers, i);
-        d = din;
+        memcpy(d, din, sizeof d);
     }
     emit_close(e, NULL);
 }
@@ -324,7 +344,7 @@ static void emit_descriptor(Emitter *e, const Plan *p)
     emit(e, ".tensors = %s_tensors, .ntensors = %d,", m->name, p->ntensors);
     emit(e, ".param_floats = PARAM_FLOATS, .stat_floats = STAT_FLOATS,");
     emit(e, ".act_floats_per_image = ACT_PER_IMAGE, .act_floats_fixed = ACT_FIXED,");
-    emit(e, ".dact_floats_per_image = DACT_PER_IMAGE, .index_per_image = INDEX_PER_IMAGE,");
+    emit(e, ".dact_floats_per_image = 0, .index_per_image = INDEX_PER_IMAGE,   /* gradients are in acts */");
     emit(e, ".optimizer = %s, .lr = %s, .beta1 = %s, .beta2 = %s, .eps = %s, .momentum = %s,",
          opt[s->optimizer], c_float(s->lr).s, c_float(s->beta1).s, c_float(s->beta2).s, c_float(s->eps).s,
          c_float(s->momentum).s);

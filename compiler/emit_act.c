@@ -61,6 +61,17 @@ void emit_activation_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     (void)p;
     const Layer *l = pl->l;
     bool leaky = l->kind->tag == LAYER_LEAKYRELU;
+    if (pl->mask_by) {
+        /* plan.c made din the same buffer as dout, which the next layer already masked */
+        emit(e, "/* done by %s_backward, which passes dL/d(our output) on only where our output is > 0: din is dout */",
+             pl->mask_by);
+        emit_backward_open(e, pl, false, false);
+        emit(e, "(void)c;");
+        emit(e, "(void)dout;");
+        emit(e, "(void)din;");
+        emit_close(e, NULL);
+        return;
+    }
     emit_backward_open(e, pl, leaky, !leaky);
     {
         emit_din_open(e, pl);

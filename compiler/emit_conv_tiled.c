@@ -14,7 +14,7 @@
  * that are not a whole number of vectors (a first layer's 6 or 10) run in
  * padded vectors — weights and bias copied zero-extended, the last vector of
  * each pixel stored in part.  dL/din is gathered (stride 1) or scattered in
- * vectors when it can be (din_is_gather, din_is_tiled), else emit_conv.c's
+ * vectors when it can be (pl->din_gather from plan.c, din_is_tiled), else emit_conv.c's
  * plain loops.  This
  * file only decides and emits; the arithmetic is emit_conv.c's, in another
  * order. */
@@ -77,21 +77,11 @@ static ConvVec conv_vec(const Emitter *e, const Layer *l)
 /* With stride 1, dL/din is gathered per input pixel, like the forward pass
  * (register tiles over input-channel vectors, padded like the output
  * channels are forward; no zeroing of din, no scatter).  Each image's dL/dout
- * is first copied into a zero-margined stack buffer, so no tap tests bounds:
- * that needs padding within the kernel's reach (the usual case) and a buffer
- * of at most DPAD_MAX_BYTES, safe on any thread's stack. */
-enum { DPAD_MAX_BYTES = 256 * 1024 };
-
-static long dpad_floats(const Layer *l)
-{
-    return (l->in.h + (long)(l->a.kh - 1) * l->a.dh) * (l->in.w + (long)(l->a.kw - 1) * l->a.dw) * l->a.n;
-}
-
+ * is first copied into a zero-margined stack buffer, so no tap tests bounds;
+ * plan.c decides when that fits (pl->din_gather). */
 static bool din_is_gather(const PlanLayer *pl)
 {
-    const Layer *l = pl->l;
-    return pl->wt_off >= 0 && l->a.sh == 1 && l->a.sw == 1 && l->a.ph <= (l->a.kh - 1) * l->a.dh &&
-           l->a.pw <= (l->a.kw - 1) * l->a.dw && dpad_floats(l) * 4 <= DPAD_MAX_BYTES;
+    return pl->din_gather;
 }
 
 /* With a larger stride the taps of neighbouring input pixels come from
@@ -496,8 +486,9 @@ static void emit_input_grad_tile(Emitter *e, const PlanLayer *pl)
 
 /* Per image: dL/dout into the zero-margined dpad, then tiles of @TXI input
  * pixels and one tile of what remains of the row. */
-static void emit_din_gather(Emitter *e, const char *name)
+static void emit_din_gather(Emitter *e, const PlanLayer *pl)
 {
+    const char *name = pl->l->name;
     emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, gathered per input pixel */");
     emit(e, "const float *restrict weight = c->params + @WEIGHT;");
     emit(e, "float *restrict wt = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WT;   /* [@KH·@KW][@OC][@ICP] */");
@@ -517,6 +508,12 @@ static void emit_din_gather(Emitter *e, const char *name)
     emit(e, "for (; ix + @TXI <= @IW; ix += @TXI) %s_input_grad_tile(dpad, wt, prow + (size_t)ix * @IC, iy, ix, @TXI);",
          name);
     emit(e, "if (ix < @IW) %s_input_grad_tile(dpad, wt, prow + (size_t)ix * @IC, iy, ix, @IW %% @TXI);", name);
+    if (pl->relu_mask) {
+        emit(e, "/* the relu before: dL/d(its input) is 0 where its output, our padded input, is not > 0 */");
+        emit(e, "const float *restrict mrow = padded + (((size_t)b * @SRC_H + iy + @PH) * @SRC_W + @PW) * @IC;");
+        emit(e, "#pragma omp simd");
+        emit(e, "for (int i = 0; i < @IW * @IC; i++) prow[i] = mrow[i] > 0.0f ? prow[i] : 0.0f;");
+    }
     emit_close(e, "iy");
     emit_close(e, "b");
 }
@@ -536,7 +533,7 @@ static void emit_conv_backward_tiled(Emitter *e, const PlanLayer *pl)
     emit_bias_grad_shared(e, l);
     emit_weight_grad_tiled(e, pl);
     if (din_is_gather(pl)) {
-        emit_din_gather(e, l->name);
+        emit_din_gather(e, pl);
     } else if (din_is_tiled(e, pl)) {
         emit_din_tiled(e, pl);
     } else {

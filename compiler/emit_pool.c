@@ -42,7 +42,6 @@ static void emit_pixels_close(Emitter *e)
 
 void emit_maxpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
-    (void)p;
     emit(e, "/* out[b,y,x,c] = max over the window of in[b,iy,ix,c]; argmax keeps iy·IW + ix of the first maximum */");
     emit_forward_open(e, pl, true);
     emit(e, "int32_t *restrict argmax = c->index + (size_t)c->batch * @ARGMAX;");
@@ -65,7 +64,13 @@ void emit_maxpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit_window_close(e);
     emit(e, "const size_t o = (((size_t)b * @OH + y) * @OW + x) * @OC;");
     emit(e, "#pragma omp simd");
-    emit(e, "for (int ch = 0; ch < @OC; ch++) out[o + ch] = best[ch], argmax[o + ch] = where[ch];");
+    if (pl->relu_mask) {
+        emit(e, "/* argmax −1: the maximum is not > 0, so %s's input is not > 0 there and gets no gradient */",
+             p->layers[pl->producer].l->name);
+        emit(e, "for (int ch = 0; ch < @OC; ch++) out[o + ch] = best[ch], argmax[o + ch] = best[ch] > 0.0f ? where[ch] : -1;");
+    } else {
+        emit(e, "for (int ch = 0; ch < @OC; ch++) out[o + ch] = best[ch], argmax[o + ch] = where[ch];");
+    }
     emit_pixels_close(e);
     emit_close(e, "b");
     emit_close(e, NULL);
@@ -74,8 +79,9 @@ void emit_maxpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
 /* Moves values between the pooled grid (`small`) and the unpooled one (`big`)
  * of each image through stored argmax positions: a scatter into big with
  * `op` ("+=" where overlapping windows must add, "=" to place as unpool does),
- * or a gather from big. */
-static void emit_argmax_route(Emitter *e, const char *argmax_prefix, bool scatter_to_big, const char *op,
+ * or a gather from big.  skip_negative: argmax −1 marks a value not routed
+ * (a max pool applying the relu before it, plan.c: plan_relu_masks). */
+static void emit_argmax_route(Emitter *e, const char *argmax_prefix, bool scatter_to_big, bool skip_negative, const char *op,
                               const char *small, const char *big, const char *small_h, const char *small_w,
                               const char *big_hw)
 {
@@ -88,7 +94,9 @@ static void emit_argmax_route(Emitter *e, const char *argmax_prefix, bool scatte
     emit_open(e, "for (size_t q = 0; q < (size_t)%s * %s; q++) {", small_h, small_w);
     emit(e, "const size_t o = (size_t)b * %s * %s * @IC + q * @IC;", small_h, small_w);
     emit_open(e, "for (int ch = 0; ch < @IC; ch++) {");
-    if (scatter_to_big)
+    if (scatter_to_big && skip_negative)
+        emit(e, "if (argmax[o + ch] >= 0) img[(size_t)argmax[o + ch] * @IC + ch] %s %s[o + ch];", op, small);
+    else if (scatter_to_big)
         emit(e, "img[(size_t)argmax[o + ch] * @IC + ch] %s %s[o + ch];", op, small);
     else
         emit(e, "%s[o + ch] = %s[((size_t)b * %s + (size_t)argmax[o + ch]) * @IC + ch];", small, big, big_hw);
@@ -104,7 +112,7 @@ void emit_maxpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     {
         emit_din_open(e, pl);
         emit(e, "/* dL/din is dL/dout at each window's argmax and 0 elsewhere (overlapping windows add) */");
-        emit_argmax_route(e, "@", true, "+=", "dout", "din", "@OH", "@OW", "@IH * @IW");
+        emit_argmax_route(e, "@", true, pl->relu_mask, "+=", "dout", "din", "@OH", "@OW", "@IH * @IW");
         emit_din_close(e, pl);
     }
     emit_close(e, NULL);
@@ -118,7 +126,7 @@ void emit_unpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit(e, "/* out = zeros of %s's input shape, with in[b,y,x,c] put back at %s's argmax */",
          pool->l->name, pool->l->name);
     emit_forward_open(e, pl, true);
-    emit_argmax_route(e, pool->prefix, true, "=", "in", "out", "@IH", "@IW", "@OH * @OW");
+    emit_argmax_route(e, pool->prefix, true, false, "=", "in", "out", "@IH", "@IW", "@OH * @OW");
     emit_close(e, NULL);
 }
 
@@ -129,7 +137,7 @@ void emit_unpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     {
         emit_din_open(e, pl);
         emit(e, "/* dL/din[b,y,x,c] = dL/dout at the place the value was put */");
-        emit_argmax_route(e, pool->prefix, false, NULL, "din", "dout", "@IH", "@IW", "@OH * @OW");
+        emit_argmax_route(e, pool->prefix, false, false, NULL, "din", "dout", "@IH", "@IW", "@OH * @OW");
         emit_din_close(e, pl);
     }
     emit_close(e, NULL);

@@ -1,24 +1,42 @@
 /* plan.c — laying out parameters, activations and scratch (see plan.h).
  *
- * One pass over the checked layers assigns, in order: the output buffer of
- * every layer, argmax indices for max pools, batch statistics for batchnorm,
- * and the parameter tensors with their PyTorch names and layouts.  The
- * activation-gradient buffers are two ping-pong halves, each as large as the
- * largest layer input, since backward needs only dLoss/d(out) and d(in) of
- * one layer at a time. */
+ * One pass over the checked layers assigns the parameter tensors with their
+ * PyTorch names and layouts, argmax indices for max pools, batch statistics
+ * for batchnorm, and asks for the per-image buffers: every layer's output,
+ * each padded conv input, each layer's dLoss/d(in).  A second pass finds,
+ * for every buffer, the first and last step of a training step (forward
+ * layer by layer, the loss, backward in reverse) that touches it, and packs
+ * the buffers into one arena so that two whose steps do not overlap share
+ * floats: a gradient takes the place of activations backward no longer
+ * needs.  Which inputs and outputs a backward pass reads (backward_reads) is
+ * what decides how long an activation lives; emit_backward_open checks that
+ * the emitters read no more than that. */
 #include "plan.h"
+#include "summary.h"
 #include <ctype.h>
+#include <stdlib.h>
 #include <math.h>
 #include <string.h>
 
 /* A model whose buffers would pass this is refused before any C is written. */
 #define PLAN_MAX_BYTES (64.0 * 1024 * 1024 * 1024)
 
+/* One per-image buffer: its floats per image, the first and last step that
+ * touch it (forward of layer i: i; the loss: n; backward of layer i: 2n − i),
+ * and the offset packing gives it. */
+typedef struct Lifetime {
+    long size;
+    int first, last;
+    long off;
+} Lifetime;
+
 typedef struct Planner {
     Arena *arena;
     Plan *p;
-    int cap;
     PlanLayer *prev;          /* the layer whose output the next layer reads; NULL: the input */
+    Lifetime *life;
+    int nlife;
+    int *out_life, *pad_life, *din_life;   /* per layer: its buffers' lifetimes, -1 for none */
 } Planner;
 
 static const char *upper_name(Arena *a, const char *name)
@@ -110,20 +128,45 @@ static void plan_fc_weights(Planner *pl, PlanLayer *q)
     if (l->a.bias) q->bias_off = add_vector(pl, l->name, "bias", true, out, w->init_lo, w->init_hi)->offset;
 }
 
-/* The vector kernels (emit_conv.c) read a zero-padded copy of the input, so
- * no inner loop tests bounds, and compute dL/din from transposed weights. */
+static int new_lifetime(Planner *pl, long size)
+{
+    pl->life[pl->nlife] = (Lifetime){.size = size, .first = -1, .last = -1};
+    return pl->nlife++;
+}
+
+/* With stride 1, dL/din is gathered per input pixel (emit_conv_tiled.c), from
+ * each image's dL/dout copied into a zero-margined stack buffer: that needs
+ * padding within the kernel's reach and at most DPAD_MAX_BYTES of stack. */
+enum { DPAD_MAX_BYTES = 256 * 1024 };
+
+long plan_conv_dpad_floats(const Layer *l)
+{
+    return (l->in.h + (long)(l->a.kh - 1) * l->a.dh) * (l->in.w + (long)(l->a.kw - 1) * l->a.dw) * l->a.n;
+}
+
+static bool conv_din_gathers(const PlanLayer *q)
+{
+    const Layer *l = q->l;
+    return q->wt_off >= 0 && l->a.sh == 1 && l->a.sw == 1 && l->a.ph <= (l->a.kh - 1) * l->a.dh &&
+           l->a.pw <= (l->a.kw - 1) * l->a.dw && plan_conv_dpad_floats(l) * 4 <= DPAD_MAX_BYTES;
+}
+
+/* The vector kernels (emit_conv_tiled.c) read a zero-padded copy of the
+ * input, so no inner loop tests bounds, and compute dL/din from transposed
+ * weights. */
 static void plan_conv_scratch(Planner *pl, PlanLayer *q)
 {
     const Layer *l = q->l;
     Plan *p = pl->p;
     if (l->a.ph || l->a.pw) {
-        q->pad_off = p->act_per_image;
-        p->act_per_image += (l->in.h + 2L * l->a.ph) * (l->in.w + 2L * l->a.pw) * l->in.c;
+        q->pad_off = 0;     /* packed later */
+        pl->pad_life[l->id] = new_lifetime(pl, (l->in.h + 2L * l->a.ph) * (l->in.w + 2L * l->a.pw) * l->in.c);
     }
     if (q->need_din) {   /* rows of input channels padded to whole vectors of any width (8 or 16) */
         q->wt_off = p->act_fixed;
         p->act_fixed += (long)l->a.kh * l->a.kw * ((l->in.c + 15) / 16 * 16) * l->a.n;
     }
+    q->din_gather = conv_din_gathers(q);
     if (l->a.n % 16 != 0) {   /* room for any vector width the emitter picks: 8 or 16 */
         long ocp = (l->a.n + 15) / 16 * 16;
         q->wpad_off = p->act_fixed;
@@ -161,12 +204,11 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
     q->prefix = arena_printf(pl->arena, "%s_", upper_name(pl->arena, l->name));
     q->in_buf = in_buf;
     q->weight_off = q->bias_off = q->stat_off = q->index_off = q->fixed_off = q->pad_off = q->wt_off = -1;
-    q->wpad_off = -1;
-    q->done_by = NULL;
+    q->wpad_off = q->din_off = -1;
+    q->producer = pl->prev ? pl->prev->l->id : -1;
+    q->done_by = q->mask_by = NULL;
     q->need_din = l->id > 0;
-    /* a folded softmax has no backward: the loss's gradient goes to the layer before it */
-    if (q->need_din && !l->folded && shape_size(l->in) > p->dact_per_image) p->dact_per_image = shape_size(l->in);
-    if (l->folded) {
+    if (l->folded) {   /* a folded softmax has no backward: the loss's gradient goes to the layer before it */
         q->out_buf = NULL;
         q->out_off = -1;
         return;
@@ -174,15 +216,14 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
     q->out_buf = arena_printf(pl->arena, "%s_out", l->name);
     if (relu_in_place(pl->prev, l)) {
         q->in_place = true;
-        q->out_off = pl->prev->out_off;
+        pl->out_life[l->id] = pl->out_life[pl->prev->l->id];
         /* conv's tiles apply it as they store: one pass over the output less */
         if (pl->prev->l->kind->tag == LAYER_CONV) {
             pl->prev->fused_relu = true;
             q->done_by = pl->prev->l->name;
         }
     } else {
-        q->out_off = p->act_per_image;
-        p->act_per_image += shape_size(l->out);
+        pl->out_life[l->id] = new_lifetime(pl, shape_size(l->out));
     }
     switch (l->kind->tag) {
     case LAYER_CONV:
@@ -200,9 +241,152 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
     }
 }
 
+/* A relu's backward needs where its output is > 0.  When the layer after it
+ * can apply that itself, the relu's output need not live through backward:
+ *  - a max pool (not one an unpool reads): its maximum is the relu's output at
+ *    the argmax, so it passes dL/dout on only where that maximum is > 0;
+ *  - a padded conv whose dL/din is gathered: its padded input copy, kept for
+ *    dL/dweight anyway, holds the relu's output.
+ * The relu's dL/d(in) is then its dL/d(out), already masked. */
+static void plan_relu_masks(Plan *p)
+{
+    for (int i = 0; i < p->nlayers; i++) {
+        PlanLayer *q = &p->layers[i];
+        if (!q->out_buf || q->producer < 0) continue;
+        PlanLayer *r = &p->layers[q->producer];
+        if (r->l->kind->tag != LAYER_RELU || !r->need_din) continue;
+        LayerTag t = q->l->kind->tag;
+        bool pool = t == LAYER_MAXPOOL && !q->l->pair;
+        bool conv = t == LAYER_CONV && q->pad_off >= 0 && q->din_gather;
+        if (!pool && !conv) continue;
+        q->relu_mask = true;
+        r->mask_by = q->l->name;
+    }
+}
+
+/* What each kind's backward pass reads besides dL/dout (the emitters say the
+ * same to emit_backward_open, which checks it). */
+static void backward_reads(PlanLayer *q)
+{
+    switch (q->l->kind->tag) {
+    case LAYER_CONV: q->bwd_reads_in = q->pad_off < 0; break;   /* else its padded copy */
+    case LAYER_DECONV:
+    case LAYER_FC:
+    case LAYER_BATCHNORM:
+    case LAYER_LEAKYRELU: q->bwd_reads_in = true; break;
+    case LAYER_RELU: q->bwd_reads_out = !q->mask_by; break;
+    case LAYER_SIGMOID:
+    case LAYER_TANH:
+    case LAYER_SOFTMAX: q->bwd_reads_out = true; break;
+    default: break;
+    }
+}
+
+static void live_at(Planner *pl, int id, int step)
+{
+    Lifetime *t = &pl->life[id];
+    if (t->first < 0 || step < t->first) t->first = step;
+    if (step > t->last) t->last = step;
+}
+
+/* Walks one training step and marks, for every buffer, each step that
+ * writes or reads it. */
+static void plan_lifetimes(Planner *pl)
+{
+    Plan *p = pl->p;
+    int n = p->nlayers, last = -1;
+    for (int i = 0; i < n; i++) {
+        PlanLayer *q = &p->layers[i];
+        if (!q->out_buf) continue;
+        backward_reads(q);
+        int in = q->producer >= 0 ? pl->out_life[q->producer] : -1;
+        if (in >= 0) live_at(pl, in, i);
+        if (in >= 0 && q->bwd_reads_in) live_at(pl, in, 2 * n - i);
+        live_at(pl, pl->out_life[i], i);
+        if (q->bwd_reads_out) live_at(pl, pl->out_life[i], 2 * n - i);
+        if (pl->pad_life[i] >= 0) live_at(pl, pl->pad_life[i], i), live_at(pl, pl->pad_life[i], 2 * n - i);
+        last = i;
+    }
+    /* the loss reads the output, and callers (trace, eval) may still read what forward returned
+       after backward: it lives through the whole step */
+    if (last >= 0) live_at(pl, pl->out_life[last], 2 * n);
+    /* backward: layer i reads its dL/dout (the din of the layer after it) and writes its din */
+    int dout = -1;
+    for (int i = last; i >= 0; i--) {
+        PlanLayer *q = &p->layers[i];
+        if (!q->out_buf) continue;
+        if (dout >= 0) live_at(pl, dout, 2 * n - i);
+        if (!q->need_din) break;
+        if (q->mask_by) {             /* never the last layer: the one after it masks */
+            pl->din_life[i] = dout;   /* its din is its dout, which the next layer masked */
+        } else {
+            pl->din_life[i] = new_lifetime(pl, shape_size(q->l->in));
+            live_at(pl, pl->din_life[i], 2 * n - i);
+        }
+        dout = pl->din_life[i];
+    }
+}
+
+static int by_size_descending(const void *a, const void *b)
+{
+    const Lifetime *x = *(Lifetime *const *)a, *y = *(Lifetime *const *)b;
+    if (x->size != y->size) return x->size < y->size ? 1 : -1;
+    return (x > y) - (x < y);   /* ties: in the order made, so the plan is the same everywhere */
+}
+
+/* Greedy by size (TensorFlow Lite's arena planner does the same): the
+ * largest buffer first, each at the lowest offset where it overlaps no
+ * placed buffer that is live at the same time.  Past PACK_MAX buffers (a
+ * model of thousands of layers) every buffer gets its own floats instead,
+ * since this is quadratic.  Returns the arena's floats per image. */
+enum { PACK_MAX = 3000 };
+
+static long pack_lifetimes(Arena *a, Lifetime *life, int n)
+{
+    long end = 0;
+    if (n > PACK_MAX) {
+        for (int i = 0; i < n; i++) life[i].off = end, end += life[i].size;
+        return end;
+    }
+    Lifetime **order = ARENA_ARRAY(a, Lifetime *, n + 1);
+    for (int i = 0; i < n; i++) order[i] = &life[i];
+    qsort(order, (size_t)n, sizeof *order, by_size_descending);
+    for (int k = 0; k < n; k++) {
+        Lifetime *t = order[k];
+        long off = 0;
+        for (bool moved = true; moved;) {   /* past every overlapping placed buffer in the way */
+            moved = false;
+            for (int j = 0; j < k; j++) {
+                const Lifetime *u = order[j];
+                bool same_time = u->first <= t->last && t->first <= u->last;
+                if (same_time && u->off < off + t->size && off < u->off + u->size) off = u->off + u->size, moved = true;
+            }
+        }
+        t->off = off;
+        if (off + t->size > end) end = off + t->size;
+    }
+    return end;
+}
+
+static void plan_buffers(Planner *pl)
+{
+    Plan *p = pl->p;
+    plan_relu_masks(p);
+    plan_lifetimes(pl);
+    p->act_unshared = 0;
+    for (int i = 0; i < pl->nlife; i++) p->act_unshared += pl->life[i].size;
+    p->act_per_image = pack_lifetimes(pl->arena, pl->life, pl->nlife);
+    for (int i = 0; i < p->nlayers; i++) {
+        PlanLayer *q = &p->layers[i];
+        if (pl->out_life[i] >= 0) q->out_off = pl->life[pl->out_life[i]].off;
+        if (pl->pad_life[i] >= 0) q->pad_off = pl->life[pl->pad_life[i]].off;
+        if (pl->din_life[i] >= 0) q->din_off = pl->life[pl->din_life[i]].off;
+    }
+}
+
 static double plan_bytes_per_image(const Plan *p)
 {
-    return 4.0 * ((double)p->act_per_image + 2.0 * p->dact_per_image + p->index_per_image);
+    return 4.0 * ((double)p->act_per_image + p->index_per_image);
 }
 
 Plan *plan_model(Arena *a, Diag *d, const Model *m)
@@ -213,6 +397,11 @@ Plan *plan_model(Arena *a, Diag *d, const Model *m)
     p->layers = ARENA_ARRAY(a, PlanLayer, m->nlayers);
     p->tensors = ARENA_ARRAY(a, PlanTensor, 4 * m->nlayers + 1);
     Planner pl = {.arena = a, .p = p};
+    pl.life = ARENA_ARRAY(a, Lifetime, 3 * m->nlayers + 1);
+    pl.out_life = ARENA_ARRAY(a, int, m->nlayers + 1);
+    pl.pad_life = ARENA_ARRAY(a, int, m->nlayers + 1);
+    pl.din_life = ARENA_ARRAY(a, int, m->nlayers + 1);
+    for (int i = 0; i < m->nlayers; i++) pl.out_life[i] = pl.pad_life[i] = pl.din_life[i] = -1;
     const char *in = "x";
     for (int i = 0; i < m->nlayers; i++) {
         p->layers[i].l = &m->layers[i];
@@ -223,12 +412,21 @@ Plan *plan_model(Arena *a, Diag *d, const Model *m)
         }
     }
     p->output_buf = in;
-    p->dact_per_image *= 2;
+    plan_buffers(&pl);
     double bytes = plan_bytes_per_image(p) + 4.0 * ((double)p->param_floats * 4 + p->stat_floats);
-    if (bytes > PLAN_MAX_BYTES || p->act_per_image > 0x7fffffffL || p->param_floats > 0x7fffffffL)
+    double gib = bytes / (1024.0 * 1024 * 1024);
+    if (bytes > PLAN_MAX_BYTES)
         diag_error(d, m->input_loc, "this model needs %.1f GiB of buffers for one image (parameters, "
-                   "activations, gradients); cnnc refuses models over 64 GiB or 2^31 floats per buffer: "
-                   "use a smaller input, fewer channels or more pooling", bytes / (1024.0 * 1024 * 1024));
+                   "activations, gradients); cnnc refuses models over 64 GiB: use a smaller input, fewer "
+                   "channels or more pooling", gib);
+    else if (p->act_per_image > 0x7fffffffL || p->param_floats > 0x7fffffffL) {
+        bool params = p->param_floats > 0x7fffffffL;
+        char n[32];
+        diag_error(d, m->input_loc, "this model's %s need %s floats per image, more than the 2^31 that one "
+                   "buffer of the generated code holds (%.1f GiB in all): use a smaller input, fewer channels "
+                   "or more pooling", params ? "parameters" : "activations and gradients",
+                   summary_count(n, sizeof n, params ? p->param_floats : p->act_per_image), gib);
+    }
     return p;
 }
 
@@ -252,8 +450,7 @@ PlanMemory plan_memory_training(const Plan *p, int batch)
     r.optimizer = r.params * state_per_param[p->m->settings.optimizer];
     r.stats = 4.0 * p->stat_floats;
     r.acts = 4.0 * ((double)p->act_per_image * batch + p->act_fixed);
-    r.dacts = 4.0 * (double)p->dact_per_image * batch;
     r.index = 4.0 * (double)p->index_per_image * batch;
-    r.total = r.params + r.grads + r.optimizer + r.stats + r.acts + r.dacts + r.index;
+    r.total = r.params + r.grads + r.optimizer + r.stats + r.acts + r.index;
     return r;
 }

@@ -3,7 +3,10 @@
  * code's allocations both come from here, so they cannot disagree.
  *
  * Activations are NHWC and per image: layer L's output for image b of a batch
- * of B starts at acts + B*L.out_off + b*size(L.out).  Parameter tensors use the
+ * of B starts at acts + B*L.out_off + b*size(L.out).  Every per-image buffer
+ * (outputs, padded conv inputs, activation gradients) lives in that one
+ * arena, and buffers whose lifetimes over a training step do not overlap
+ * share floats (plan.c: pack_lifetimes).  Parameter tensors use the
  * layout the kernels want (conv: [kh][kw][ci][co]); each PlanTensor records the
  * permutation to PyTorch's layout for the weights files. */
 #ifndef CNNC_PLAN_H
@@ -26,7 +29,10 @@ typedef struct PlanLayer {
     const char *prefix;        /* "CONV1_": prefix of its constants in generated C */
     const char *in_buf;        /* C name of its input buffer in the model driver: "x", "conv1_out" */
     const char *out_buf;       /* "conv1_out"; NULL for a folded softmax */
+    int producer;              /* index of the layer whose output it reads; -1: the input x */
     long out_off;              /* per-image floats into acts */
+    long din_off;              /* its dLoss/d(in): per-image floats into acts; -1: the first layer's
+                                  goes to c->dinput, or (mask_by) it is its dLoss/d(out) */
     long index_off;            /* per-image int32s into index (max pool argmax), else -1 */
     long fixed_off;            /* batch-independent floats into acts (batchnorm mean, 1/std), else -1 */
     long weight_off, bias_off; /* into params, else -1 */
@@ -41,6 +47,10 @@ typedef struct PlanLayer {
     bool in_place;             /* relu writing over its input's buffer (see plan.c) */
     bool fused_relu;           /* conv whose in-place relu its forward applies as it stores */
     const char *done_by;       /* relu: the conv that applies it (fused_relu), else NULL */
+    const char *mask_by;       /* relu: the layer after it whose backward applies its mask, else NULL */
+    bool relu_mask;            /* max pool / conv that applies the relu before it in backward */
+    bool din_gather;           /* conv: dL/din gathered per input pixel (stride 1, emit_conv_tiled.c) */
+    bool bwd_reads_in, bwd_reads_out;  /* what its backward pass reads besides dL/dout */
     bool need_din;             /* false for the first layer: no one wants dLoss/dx */
 } PlanLayer;
 
@@ -51,16 +61,19 @@ typedef struct Plan {
     PlanTensor *tensors;
     int ntensors;
     long param_floats, stat_floats;
-    long act_per_image, act_fixed, dact_per_image, index_per_image;
+    long act_per_image, act_fixed, index_per_image;
+    long act_unshared;         /* what act_per_image would be if no two buffers shared floats */
     const char *output_buf;    /* buffer the loss reads */
 } Plan;
 
 /* Bytes the generated executable allocates. */
 typedef struct PlanMemory {
-    double params, grads, optimizer, stats, acts, dacts, index, total;
+    double params, grads, optimizer, stats, acts, index, total;
 } PlanMemory;
 
 Plan *plan_model(Arena *a, Diag *d, const Model *m);
+/* Floats of a conv's zero-margined dL/dout copy for the dL/din gather. */
+long plan_conv_dpad_floats(const Layer *l);
 PlanMemory plan_memory_inference(const Plan *p);
 PlanMemory plan_memory_training(const Plan *p, int batch);
 #endif

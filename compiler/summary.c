@@ -163,10 +163,12 @@ static void summary_totals(const Plan *p, FILE *out)
     static const char *opt[] = {[OPT_SGD] = "sgd", [OPT_MOMENTUM] = "momentum", [OPT_ADAM] = "adam"};
     PlanMemory tr = plan_memory_training(p, m->settings.batch);
     fprintf(out, "Memory, training at batch %d with %s: %s (parameters %s, gradients %s, optimizer state %s, "
-            "activations kept for backward %s, activation gradients %s, argmax indices %s)\n",
+            "activations and their gradients %s (%s if no two shared floats), argmax indices %s)\n",
             m->settings.batch, opt[m->settings.optimizer], bytes_text(a, 32, tr.total),
             bytes_text(b, 32, tr.params + tr.stats), bytes_text(c, 32, tr.grads), bytes_text(d, 32, tr.optimizer),
-            bytes_text(e, 32, tr.acts), bytes_text(f, 32, tr.dacts), bytes_text(g, 32, tr.index));
+            bytes_text(e, 32, tr.acts),
+            bytes_text(f, 32, 4.0 * ((double)p->act_unshared * m->settings.batch + p->act_fixed)),
+            bytes_text(g, 32, tr.index));
 }
 
 void summary_print(const Plan *p, FILE *out)
