@@ -281,8 +281,8 @@ static void emit_conv_forward_tiled(Emitter *e, const PlanLayer *pl)
     emit(e, "int x = 0;");
     emit(e, "for (; x + @TX <= @OW; x += @TX)");
     emit(e, "    %s_forward_tile(row + (size_t)x * @SW * @IC, weight, bias, po + (size_t)x * @OC, @TX);", l->name);
-    emit(e, "for (; x < @OW; x++)");
-    emit(e, "    %s_forward_tile(row + (size_t)x * @SW * @IC, weight, bias, po + (size_t)x * @OC, 1);", l->name);
+    emit(e, "if (x < @OW)   /* what remains of the row, as one tile: tiles of 1 would leave too few sums in flight */");
+    emit(e, "    %s_forward_tile(row + (size_t)x * @SW * @IC, weight, bias, po + (size_t)x * @OC, @OW %% @TX);", l->name);
     emit_close(e, "y");
     emit_close(e, "b");
     emit_close(e, NULL);

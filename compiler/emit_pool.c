@@ -105,14 +105,48 @@ static void emit_argmax_route(Emitter *e, const char *argmax_prefix, bool scatte
     emit_close(e, "b");
 }
 
+/* Windows that tile the input (stride = window, no padding): every input
+ * pixel is in at most one window, so dL/din can be written once per pixel,
+ * all channels together — no zeroing pass and no scatter. */
+static bool windows_tile(const Layer *l)
+{
+    return l->a.sh == l->a.kh && l->a.sw == l->a.kw && !l->a.ph && !l->a.pw;
+}
+
+static void emit_maxpool_din_gather(Emitter *e)
+{
+    emit(e, "/* dL/din[b,iy,ix,c] = dL/dout of the one window holding (iy,ix) where its argmax is (iy,ix), else 0 */");
+    emit(e, "const int32_t *restrict argmax = c->index + (size_t)c->batch * @ARGMAX;");
+    emit_batch_loop(e);
+    emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
+    emit_open(e, "for (int ix = 0; ix < @IW; ix++) {");
+    emit(e, "float *restrict d = din + (((size_t)b * @IH + iy) * @IW + ix) * @IC;");
+    emit(e, "const int y = iy / @KH, x = ix / @KW;");
+    emit_open(e, "if (y >= @OH || x >= @OW) {   /* past the last whole window: no output read it */");
+    emit(e, "memset(d, 0, sizeof(float) * @IC);");
+    emit(e, "continue;");
+    emit_close(e, NULL);
+    emit(e, "const size_t o = (((size_t)b * @OH + y) * @OW + x) * @OC;");
+    emit(e, "const int32_t pos = iy * @IW + ix;");
+    emit(e, "#pragma omp simd");
+    emit(e, "for (int ch = 0; ch < @IC; ch++) d[ch] = argmax[o + ch] == pos ? dout[o + ch] : 0.0f;");
+    emit_close(e, "ix");
+    emit_close(e, "iy");
+    emit_close(e, "b");
+}
+
 void emit_maxpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
     emit_backward_open(e, pl, false, false);
     {
         emit_din_open(e, pl);
-        emit(e, "/* dL/din is dL/dout at each window's argmax and 0 elsewhere (overlapping windows add) */");
-        emit_argmax_route(e, "@", true, pl->relu_mask, "+=", "dout", "din", "@OH", "@OW", "@IH * @IW");
+        if (windows_tile(pl->l)) {
+            emit_maxpool_din_gather(e);
+        } else {
+            emit(e, "/* dL/din is dL/dout at each window's argmax and 0 elsewhere (overlapping windows add) */");
+            emit_argmax_route(e, "@", true, pl->relu_mask, "+=", "dout", "din", "@OH", "@OW", "@IH * @IW");
+        }
         emit_din_close(e, pl);
     }
     emit_close(e, NULL);
