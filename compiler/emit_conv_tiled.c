@@ -92,6 +92,22 @@ static bool din_is_tiled(const Emitter *e, const PlanLayer *pl)
     return pl->wt_off >= 0 && pl->l->in.c % e->vlen == 0;
 }
 
+/* Few input channels (under 8, or with a larger stride any count that is
+ * not whole vectors): a vector over input channels would be mostly padding,
+ * so the sum over output channels runs in the vector lanes instead, one
+ * register per input channel, added up at the end (din_reduce).  Each image's
+ * dL/dout is copied to a stack buffer with its channels padded to @OCP. */
+enum { DIN_REDUCE_MAX_IC = 24, DIN_REDUCE_MAX_BYTES = 256 * 1024 };
+
+static bool din_is_reduce(const Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    ConvVec cv = conv_vec(e, l);
+    bool few = l->in.c < 8 || (!pl->din_gather && l->in.c % e->vlen != 0);
+    return pl->wt_off >= 0 && few && l->in.c <= DIN_REDUCE_MAX_IC &&
+           l->out.h * l->out.w * cv.nv * cv.vl * 4 <= DIN_REDUCE_MAX_BYTES;
+}
+
 /* dL/dweight rows (kx, ci) of one ky are consecutive in [ky][kx][ci][co], and
  * with column dilation 1 so are the input values they multiply: the tiles
  * then run over kx·IC + ci together, so a first layer's 5 taps × 1 channel
@@ -122,7 +138,7 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
          emit_tile_size(e, cv.nv, l->out.w), emit_tile_size(e, cv.nv, merge_taps(l) ? l->a.kw * l->in.c : l->in.c));
     if (pl->pad_off >= 0) emit(e, "@PADDED = %ld,   /* the zero-padded input: acts + B*%ld */", pl->pad_off, pl->pad_off);
     if (pl->wt_off >= 0) emit(e, "@WT = %ld,   /* transposed weights, at acts + B*ACT_PER_IMAGE */", pl->wt_off);
-    if (din_is_gather(pl)) {
+    if (din_is_gather(pl) && !din_is_reduce(e, pl)) {
         ConvVec iv = channel_vec(e, l->in.c);
         emit(e, "@IVL = %d, @NIV = %d, @ILAST = %d, @ICP = %d, @TXI = %d,   /* dL/din: input channels in vectors, "
              "a tile of @TXI pixels */", iv.vl, iv.nv, iv.last, iv.vl * iv.nv, emit_tile_size(e, iv.nv, l->in.w));
@@ -484,6 +500,71 @@ static void emit_input_grad_tile(Emitter *e, const PlanLayer *pl)
     emit_blank(e);
 }
 
+/* dL/din[b,iy,ix,ci] = Σ over the taps (ky,kx) that reach an output pixel of Σ_co dout·w[tap,ci,co],
+ * the sum over co kept in the lanes of one register per input channel. */
+static void emit_input_grad_pixel(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    const char *n = l->name;
+    emit(e, "/* %s: dL/din at input pixel (iy,ix), all @IC channels: over the taps that reach an output pixel", n);
+    emit(e, "   (oy,ox) = ((iy+PH−ky·DH)/SH, (ix+PW−kx·DW)/SW), Σ_co g[oy,ox,co]·w[tap,ci,co], the sum over co");
+    emit(e, "   in the vector lanes of acc[ci] and added up at the end; g: dL/dout with @OCP channels per pixel */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_input_grad_pixel(const float *restrict g,", n);
+    emit(e, "    const float *restrict weight, float *restrict pd, const int iy, const int ix)");
+    emit_open(e, "{");
+    emit(e, "%s_vf acc[@IC];", n);
+    emit(e, "for (int ci = 0; ci < @IC; ci++) acc[ci] = (%s_vf){0};", n);
+    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    emit(e, "const int ry = iy + @PH - ky * @DH;");
+    emit(e, "if (ry < 0 || ry %% @SH != 0 || ry / @SH >= @OH) continue;");
+    emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
+    emit(e, "const int rx = ix + @PW - kx * @DW;");
+    emit(e, "if (rx < 0 || rx %% @SW != 0 || rx / @SW >= @OW) continue;");
+    emit(e, "const float *restrict gp = g + ((size_t)(ry / @SH) * @OW + rx / @SW) * @OCP;");
+    emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OCP;", tap(l));
+    emit_open(e, "for (int v = 0; v < @NV; v++) {");
+    emit(e, "const %s_vf gv = *(const %s_vf *)(gp + v * @VL);", n, n);
+    emit(e, "for (int ci = 0; ci < @IC; ci++) acc[ci] += gv * *(const %s_vf *)(wk + (size_t)ci * @OCP + v * @VL);", n);
+    emit_close(e, "v");
+    emit_close(e, "kx");
+    emit_close(e, "ky");
+    emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+    emit(e, "float sum = 0.0f;");
+    emit(e, "for (int k = 0; k < @VL; k++) sum += acc[ci][k];");
+    emit(e, "pd[ci] = sum;");
+    emit_close(e, "ci");
+    emit_close(e, NULL);
+    emit_blank(e);
+}
+
+/* Per image: dL/dout with channels padded to @OCP on the thread's stack, then
+ * one input pixel at a time. */
+static void emit_din_reduce(Emitter *e, const PlanLayer *pl)
+{
+    const char *n = pl->l->name;
+    emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, summed over output channels in lanes */");
+    if (weights_padded(e, pl))
+        emit(e, "const float *restrict weight = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WPAD;   /* forward's copy */");
+    else
+        emit(e, "const float *restrict weight = c->params + @WEIGHT;");
+    emit_batch_loop(e);
+    emit(e, "float g[@OH * @OW * @OCP] __attribute__((aligned(64)));   /* this thread's, on its stack */");
+    emit(e, "for (int q = 0; q < @OH * @OW; q++)");
+    emit(e, "    for (int co = 0; co < @OCP; co++) g[q * @OCP + co] = co < @OC ? dout[((size_t)b * @OH * @OW + q) * @OC + co] : 0.0f;");
+    emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
+    emit_open(e, "for (int ix = 0; ix < @IW; ix++) {");
+    emit(e, "float *restrict pd = din + (((size_t)b * @IH + iy) * @IW + ix) * @IC;");
+    emit(e, "%s_input_grad_pixel(g, weight, pd, iy, ix);", n);
+    if (pl->relu_mask) {
+        emit(e, "/* the relu before: dL/d(its input) is 0 where its output, our padded input, is not > 0 */");
+        emit(e, "const float *restrict m = padded + (((size_t)b * @SRC_H + iy + @PH) * @SRC_W + ix + @PW) * @IC;");
+        emit(e, "for (int ci = 0; ci < @IC; ci++) pd[ci] = m[ci] > 0.0f ? pd[ci] : 0.0f;");
+    }
+    emit_close(e, "ix");
+    emit_close(e, "iy");
+    emit_close(e, "b");
+}
+
 /* Per image: dL/dout into the zero-margined dpad, then tiles of @TXI input
  * pixels and one tile of what remains of the row. */
 static void emit_din_gather(Emitter *e, const PlanLayer *pl)
@@ -522,7 +603,8 @@ static void emit_conv_backward_tiled(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     emit_weight_grad_tile(e, pl);
-    if (din_is_gather(pl)) emit_input_grad_tile(e, pl);
+    if (din_is_reduce(e, pl)) emit_input_grad_pixel(e, pl);
+    else if (din_is_gather(pl)) emit_input_grad_tile(e, pl);
     emit_backward_open(e, pl, pl->pad_off < 0, false);
     if (pl->pad_off >= 0) {
         emit(e, "float *restrict padded = c->acts + (size_t)c->batch * @PADDED;   /* kept by forward */");
@@ -532,7 +614,9 @@ static void emit_conv_backward_tiled(Emitter *e, const PlanLayer *pl)
     }
     emit_bias_grad_shared(e, l);
     emit_weight_grad_tiled(e, pl);
-    if (din_is_gather(pl)) {
+    if (din_is_reduce(e, pl)) {
+        emit_din_reduce(e, pl);
+    } else if (din_is_gather(pl)) {
         emit_din_gather(e, pl);
     } else if (din_is_tiled(e, pl)) {
         emit_din_tiled(e, pl);
