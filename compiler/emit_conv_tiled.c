@@ -19,6 +19,7 @@
  * file only decides and emits; the arithmetic is emit_conv.c's, in another
  * order. */
 #include "emit.h"
+#include <string.h>
 
 /* Tile sizes from the register budget: 32 vector registers with AVX-512, 16
  * without; the weight (or gradient) vectors and one broadcast need their own. */
@@ -118,6 +119,22 @@ static bool merge_taps(const Layer *l)
     return l->a.dw == 1 && !l->a.flip;
 }
 
+/* dL/dweight's tile rows: as many as the registers hold beside the nv
+ * gradient vectors (up to 12: rows share each dL/dout load, so more rows
+ * per pass means fewer loads), split evenly, so that 9 rows run as one
+ * tile of 9 rather than 8 and a tile of 1 that costs a whole pass. */
+static int weight_grad_rows(const Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    long nv = conv_vec(e, l).nv;
+    long rows = merge_taps(l) ? (long)l->a.kw * l->in.c : l->in.c;   /* per ky (merged) or per tap */
+    long most = ((e->vlen == 16 ? 32 : 16) - nv - 2) / nv;
+    if (most > 12) most = 12;
+    if (most < 1) most = 1;
+    long tiles = (rows + most - 1) / most;
+    return (int)((rows + tiles - 1) / tiles);
+}
+
 /* The weights are read from the zero-padded copy when channels do not fill
  * whole vectors (plan.c reserves it for any width). */
 static bool weights_padded(const Emitter *e, const PlanLayer *pl)
@@ -135,7 +152,7 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
     emit(e, "@SRC_H = %ld, @SRC_W = %ld,   /* the input with its padding */", l->in.h + 2L * l->a.ph,
          l->in.w + 2L * l->a.pw);
     emit(e, "@TX = %d, @CT = %d,   /* register tiles: output pixels, input channels */",
-         emit_tile_size(e, cv.nv, l->out.w), emit_tile_size(e, cv.nv, merge_taps(l) ? l->a.kw * l->in.c : l->in.c));
+         emit_tile_size(e, cv.nv, l->out.w), weight_grad_rows(e, pl));
     if (pl->pad_off >= 0) emit(e, "@PADDED = %ld,   /* the zero-padded input: acts + B*%ld */", pl->pad_off, pl->pad_off);
     if (pl->wt_off >= 0) emit(e, "@WT = %ld,   /* transposed weights, at acts + B*ACT_PER_IMAGE */", pl->wt_off);
     if (din_is_gather(pl) && !din_is_reduce(e, pl)) {
@@ -306,7 +323,14 @@ static void emit_conv_forward_tiled(Emitter *e, const PlanLayer *pl)
 
 /* ---- backward ---------------------------------------------------------------------- */
 
-static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl)
+/* dL/dout is read in whole vectors even when @OC does not fill the last:
+ * its lanes past @OC read the next pixel's channels, which only ever reach
+ * lanes that are never stored.  Past the last pixel of the batch that read
+ * stays inside acts when dL/dout is one of its buffers (the batch-independent
+ * floats, which hold this layer's padded weights, follow them); only the
+ * model's last layer gets dL/dout from the loss, and reads its last pixels
+ * from a zero-padded copy (dout_tail). */
+static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tail)
 {
     const Layer *l = pl->l;
     const char *n = l->name;
@@ -322,7 +346,11 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl)
     snprintf(vt, sizeof vt, "%s_vf", n);
     emit(e, "%s acc[@CT][@NV];", vt);
     emit_tile_zero(e, vt, "ct", "@NV");
-    if (weights_padded(e, pl)) {
+    if (weights_padded(e, pl) && !dout_tail) {
+        emit(e, "/* dL/dout is read in whole vectors: the lanes past @OC read the next pixel's channels (past the");
+        emit(e, "   batch's last pixel, the floats after dout in acts) and are never stored */");
+        emit(e, "(void)batch;");
+    } else if (weights_padded(e, pl)) {
         emit(e, "/* dL/dout is read in whole vectors: the lanes past @OC read the next pixel's channels and are");
         emit(e, "   never stored; the pixels whose vectors would reach past dout's end (the last");
         emit(e, "   (@OCP − 1) / @OC of the batch) are read from a zero-padded copy instead */");
@@ -336,7 +364,7 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl)
     emit(e, "                                     + (size_t)kx * @DW) * @IC + ci0;");
     emit(e, "const float *restrict grow = dout + ((size_t)b * @OH + y) * @OW * @OC;");
     emit_open(e, "for (int x = 0; x < @OW; x++) {");
-    if (weights_padded(e, pl)) {
+    if (weights_padded(e, pl) && dout_tail) {
         emit(e, "const float *gp = grow + (size_t)x * @OC;");
         emit(e, "if (((long)b * @OH + y) * @OW + x >= tail_from) {");
         emit(e, "    memcpy(tail, gp, sizeof(float) * @OC);");
@@ -375,7 +403,7 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
     const char *n = l->name;
     bool merged = merge_taps(l);
     long rows = merged ? (long)l->a.kw * l->in.c : l->in.c;   /* per ky (merged) or per tap */
-    int ct = emit_tile_size(e, conv_vec(e, l).nv, rows);
+    int ct = weight_grad_rows(e, pl);
     if (merged) {
         emit(e, "/* dL/dweight: tasks of (ky, block of CT (kx, ci) rows), image by image; a thread keeps");
         emit(e, "   its tasks for every image, so each is summed in a fixed order */");
@@ -599,10 +627,10 @@ static void emit_din_gather(Emitter *e, const PlanLayer *pl)
     emit_close(e, "b");
 }
 
-static void emit_conv_backward_tiled(Emitter *e, const PlanLayer *pl)
+static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
-    emit_weight_grad_tile(e, pl);
+    emit_weight_grad_tile(e, pl, !strcmp(pl->out_buf, p->output_buf));
     if (din_is_reduce(e, pl)) emit_input_grad_pixel(e, pl);
     else if (din_is_gather(pl)) emit_input_grad_tile(e, pl);
     emit_backward_open(e, pl, pl->pad_off < 0, false);
@@ -636,6 +664,5 @@ void emit_conv_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
 
 void emit_conv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
-    (void)p;
-    emit_conv_backward_tiled(e, pl);
+    emit_conv_backward_tiled(e, p, pl);
 }
