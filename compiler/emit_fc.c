@@ -51,6 +51,7 @@ static FcTile fc_tile(const Emitter *e, const Layer *l)
 
 void emit_fc_tile_constants(Emitter *e, const PlanLayer *pl)
 {
+    if (pl->wt_off >= 0) emit(e, "@WT = %ld,   /* weights transposed to [o][i], at acts + B*ACT_PER_IMAGE */", pl->wt_off);
     FcTile f = fc_tile(e, pl->l);
     if (!f.vl) return;
     emit(e, "@VL = %d, @NV = %d, @OT = %d, @TB = %d, @CT = %d,   /* tiles: @OT outputs × @TB images, × @CT inputs */",
@@ -200,11 +201,77 @@ static void emit_fc_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
     emit_close(e, "r");
 }
 
+/* Input vectors per dL/din tile: with AVX-512's 32 registers two (16
+ * accumulators for FC_BLOCK images), with 16 registers one. */
+static int fc_din_vectors(const Emitter *e)
+{
+    return e->vlen == 16 ? 2 : 1;
+}
+
+/* The dL/din tile function for few outputs: images × input vectors, over o. */
+static void emit_fc_input_grad_tile(Emitter *e, const PlanLayer *pl)
+{
+    const char *n = pl->l->name;
+    int ni = fc_din_vectors(e);
+    char vt[64], vec[160], nis[16];
+    snprintf(vt, sizeof vt, "%s_ivf", n);
+    snprintf(nis, sizeof nis, "%d", ni);
+    emit(e, "typedef float %s_ivf __attribute__((vector_size(CNN_VLEN * sizeof(float)), aligned(4)));", n);
+    emit_blank(e);
+    emit(e, "/* %s: dL/din for nb images and inputs [i0, i0 + %d·CNN_VLEN): Σ_o dout[b,o] · wt[o,i], in registers */",
+         n, ni);
+    emit(e, "static inline __attribute__((always_inline)) void %s_input_grad_tile(const float *restrict dout,", n);
+    emit(e, "    const float *restrict wt, float *restrict din, const int i0, const int nb)");
+    emit_open(e, "{");
+    emit(e, "enum { IN = @IH * @IW * @IC };");
+    emit(e, "%s acc[%d][%d];", vt, FC_BLOCK, ni);
+    emit_tile_zero(e, vt, "nb", nis);
+    emit_open(e, "for (int o = 0; o < @OC; o++) {");
+    snprintf(vec, sizeof vec, "*(const %s *)(wt + (size_t)o * IN + i0 + v * CNN_VLEN)", vt);
+    emit_tile_update(e, vt, nis, vec, "nb", "dout[(size_t)t * @OC + o]");
+    emit_close(e, "o");
+    emit(e, "for (int t = 0; t < nb; t++)");
+    emit(e, "    for (int v = 0; v < %d; v++) *(%s *)(din + (size_t)t * IN + i0 + v * CNN_VLEN) = acc[t][v];", ni, vt);
+    emit_close(e, NULL);
+    emit_blank(e);
+}
+
+/* dL/din with few outputs: vectors over the inputs, from the weights
+ * transposed to [o][i] (plan.c reserves them), tiles of FC_BLOCK images. */
+static void emit_fc_din_transposed(Emitter *e, const PlanLayer *pl)
+{
+    const char *n = pl->l->name;
+    int ni = fc_din_vectors(e);
+    emit(e, "/* dL/din[b,i] = Σ_o dout[b,o] · w[i,o]: @OC outputs are too few for a vector, so vectors run over");
+    emit(e, "   the inputs, from the weights transposed to [o][i] */");
+    emit(e, "const float *restrict weight = c->params + @WEIGHT;");
+    emit(e, "float *restrict wt = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WT;");
+    emit(e, "for (int o = 0; o < @OC; o++)");
+    emit(e, "    for (int i = 0; i < IN; i++) wt[(size_t)o * IN + i] = weight[(size_t)i * @OC + o];");
+    emit(e, "enum { ISPAN = %d * CNN_VLEN };", ni);
+    emit_image_blocks_open(e);
+    emit(e, "const float *restrict g = dout + (size_t)b0 * @OC;");
+    emit(e, "float *restrict d = din + (size_t)b0 * IN;");
+    emit(e, "int i0 = 0;");
+    emit_open(e, "for (; i0 + ISPAN <= IN; i0 += ISPAN) {");
+    emit(e, "if (nb == %d) %s_input_grad_tile(g, wt, d, i0, %d);", FC_BLOCK, n, FC_BLOCK);
+    emit(e, "else %s_input_grad_tile(g, wt, d, i0, nb);", n);
+    emit_close(e, "i0");
+    emit(e, "for (; i0 < IN; i0++)   /* the inputs past the last whole span */");
+    emit_open(e, "    for (int t = 0; t < nb; t++) {");
+    emit(e, "float s = 0.0f;");
+    emit(e, "for (int o = 0; o < @OC; o++) s += g[(size_t)t * @OC + o] * wt[(size_t)o * IN + i0];");
+    emit(e, "d[(size_t)t * IN + i0] = s;");
+    emit_close(e, "t");
+    emit_close(e, "b0");
+}
+
 void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
     const Layer *l = pl->l;
     if (fc_tile(e, l).vl) emit_fc_weight_grad_tile(e, pl);
+    if (pl->wt_off >= 0) emit_fc_input_grad_tile(e, pl);
     emit_backward_open(e, pl, true, false);
     emit(e, "enum { IN = @IH * @IW * @IC };");
     if (l->a.bias) {
@@ -231,7 +298,11 @@ void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit_close(e, "b");
         emit_close(e, "i");
     }
-    {
+    if (pl->wt_off >= 0) {
+        emit_din_open(e, pl);
+        emit_fc_din_transposed(e, pl);
+        emit_din_close(e, pl);
+    } else {
         emit_din_open(e, pl);
         emit(e, "/* dL/din[b,i] = Σ_o dout[b,o] · w[i,o], %d images per pass over the weights */", FC_BLOCK);
         emit(e, "const float *restrict weight = c->params + @WEIGHT;");

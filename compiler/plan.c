@@ -231,7 +231,13 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
         plan_conv_scratch(pl, q);
         break;
     case LAYER_DECONV: plan_conv_weights(pl, q); break;
-    case LAYER_FC: plan_fc_weights(pl, q); break;
+    case LAYER_FC:
+        plan_fc_weights(pl, q);
+        if (q->need_din && l->a.n <= PLAN_FC_DIN_TRANSPOSED) {   /* emit_fc.c: dL/din over input vectors */
+            q->wt_off = p->act_fixed;
+            p->act_fixed += shape_size(l->in) * l->a.n;
+        }
+        break;
     case LAYER_BATCHNORM: plan_batchnorm(pl, q); break;
     case LAYER_MAXPOOL:
         q->index_off = p->index_per_image;

@@ -13,6 +13,10 @@
 #define CNNC_PLAN_H
 #include "layers.h"
 
+/* An fc with this many outputs or fewer computes dL/din over vectors of
+ * inputs, from its weights transposed (too few outputs for a vector). */
+enum { PLAN_FC_DIN_TRANSPOSED = 32 };
+
 typedef struct PlanTensor {
     const char *name;          /* conv1.weight */
     bool trainable;            /* false: batchnorm running statistics */
@@ -40,7 +44,8 @@ typedef struct PlanLayer {
     long pad_off;              /* conv with padding: per-image floats for the zero-padded input
                                   (kept for the weight gradient; backward reuses it for dL/d(padded in)) */
     long wt_off;               /* conv: batch-independent floats for the weights transposed to
-                                  [ky][kx][co][ci], so dL/din vectorizes over input channels */
+                                  [ky][kx][co][ci], so dL/din vectorizes over input channels;
+                                  fc with at most PLAN_FC_DIN_TRANSPOSED outputs: [out][in] */
     long wpad_off;             /* conv whose output channels are not whole 16-float vectors:
                                   batch-independent floats for weights and bias zero-padded to
                                   whole vectors (emit_conv_tiled.c), else -1 */
