@@ -528,6 +528,17 @@ static void emit_input_grad_tile(Emitter *e, const PlanLayer *pl)
     emit_blank(e);
 }
 
+/* plan.c's relu_mask: the relu before this conv does not keep its output for
+ * backward, since our padded input copy holds it; dL/din of `count` floats
+ * at dst, input pixels from (iy, ix) of image b, is zeroed where it is not > 0. */
+static void emit_relu_mask(Emitter *e, const char *dst, const char *ix, const char *count)
+{
+    emit(e, "/* the relu before: dL/d(its input) is 0 where its output, our padded input, is not > 0 */");
+    emit(e, "const float *restrict mask = padded + (((size_t)b * @SRC_H + iy + @PH) * @SRC_W + %s + @PW) * @IC;", ix);
+    emit(e, "#pragma omp simd");
+    emit(e, "for (int i = 0; i < %s; i++) %s[i] = mask[i] > 0.0f ? %s[i] : 0.0f;", count, dst, dst);
+}
+
 /* dL/din[b,iy,ix,ci] = Σ over the taps (ky,kx) that reach an output pixel of Σ_co dout·w[tap,ci,co],
  * the sum over co kept in the lanes of one register per input channel. */
 static void emit_input_grad_pixel(Emitter *e, const PlanLayer *pl)
@@ -583,11 +594,7 @@ static void emit_din_reduce(Emitter *e, const PlanLayer *pl)
     emit_open(e, "for (int ix = 0; ix < @IW; ix++) {");
     emit(e, "float *restrict pd = din + (((size_t)b * @IH + iy) * @IW + ix) * @IC;");
     emit(e, "%s_input_grad_pixel(g, weight, pd, iy, ix);", n);
-    if (pl->relu_mask) {
-        emit(e, "/* the relu before: dL/d(its input) is 0 where its output, our padded input, is not > 0 */");
-        emit(e, "const float *restrict m = padded + (((size_t)b * @SRC_H + iy + @PH) * @SRC_W + ix + @PW) * @IC;");
-        emit(e, "for (int ci = 0; ci < @IC; ci++) pd[ci] = m[ci] > 0.0f ? pd[ci] : 0.0f;");
-    }
+    if (pl->relu_mask) emit_relu_mask(e, "pd", "ix", "@IC");
     emit_close(e, "ix");
     emit_close(e, "iy");
     emit_close(e, "b");
@@ -617,12 +624,7 @@ static void emit_din_gather(Emitter *e, const PlanLayer *pl)
     emit(e, "for (; ix + @TXI <= @IW; ix += @TXI) %s_input_grad_tile(dpad, wt, prow + (size_t)ix * @IC, iy, ix, @TXI);",
          name);
     emit(e, "if (ix < @IW) %s_input_grad_tile(dpad, wt, prow + (size_t)ix * @IC, iy, ix, @IW %% @TXI);", name);
-    if (pl->relu_mask) {
-        emit(e, "/* the relu before: dL/d(its input) is 0 where its output, our padded input, is not > 0 */");
-        emit(e, "const float *restrict mrow = padded + (((size_t)b * @SRC_H + iy + @PH) * @SRC_W + @PW) * @IC;");
-        emit(e, "#pragma omp simd");
-        emit(e, "for (int i = 0; i < @IW * @IC; i++) prow[i] = mrow[i] > 0.0f ? prow[i] : 0.0f;");
-    }
+    if (pl->relu_mask) emit_relu_mask(e, "prow", "0", "@IW * @IC");
     emit_close(e, "iy");
     emit_close(e, "b");
 }
