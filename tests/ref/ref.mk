@@ -4,7 +4,7 @@
 # compares every tensor.
 REF_DIR := $(B)/ref
 REF_BIN := $(B)/tests/test_ref
-REF_B11_MODELS := examples/lenet5.cnn examples/assignment.cnn tests/ref/models/maxpool-tiling-relu.cnn
+REF_B37_MODELS := examples/lenet5.cnn examples/assignment.cnn tests/ref/models/maxpool-tiling-relu.cnn
 
 $(REF_BIN): tests/ref/test_ref.c $(B)/libcnnrt.a runtime/rt.h runtime/cnnrt.h $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -23,7 +23,8 @@ ref-test: $(REF_BIN) $(B)/cnnc $(B)/libcnnrt.a
 	/usr/bin/python3 tests/ref/reference.py suite $(REF_DIR)-b5 $(wildcard tests/ref/regressions/*.cnn) --size 5
 	/usr/bin/python3 tests/ref/random/add_input_grad.py $(REF_DIR)-b5
 	CNNC_VLEN=8 $(REF_BIN) $(abspath $(REF_DIR))-b5 $(abspath $(B)/cnnc)
-	@# a batch of 11: whole blocks of 8 images (fc tiles) and a remainder of 3
-	@rm -rf $(REF_DIR)-b11
-	/usr/bin/python3 tests/ref/reference.py suite $(REF_DIR)-b11 $(REF_B11_MODELS) --size 11
-	$(REF_BIN) $(abspath $(REF_DIR))-b11 $(abspath $(B)/cnnc)
+	@# a batch of 37: whole blocks of 8 images (fc tiles) and a remainder of 5, and
+	@# more than one 32-image group of fc's forward
+	@rm -rf $(REF_DIR)-b37
+	/usr/bin/python3 tests/ref/reference.py suite $(REF_DIR)-b37 $(REF_B37_MODELS) --size 37
+	$(REF_BIN) $(abspath $(REF_DIR))-b37 $(abspath $(B)/cnnc)
