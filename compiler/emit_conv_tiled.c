@@ -277,16 +277,33 @@ static void emit_padded_weights(Emitter *e, const Layer *l)
     emit(e, "const float *restrict weight = wpad, *restrict bias = bpad;");
 }
 
-/* Copies each image into the middle of a zeroed (IH+2PH)×(IW+2PW) buffer. */
+/* Copies an h×w image of ch channels from src into dst, a bh×bw one, at
+ * row `top` and column `left`, and zeroes the margins around it (only them:
+ * the middle is written once). */
+static void emit_copy_into_margins(Emitter *e, const char *dst, const char *src, const char *h, const char *w,
+                                   const char *ch, const char *bh, const char *bw, const char *top, const char *left)
+{
+    emit(e, "memset(%s, 0, sizeof(float) * (size_t)(%s) * %s * %s);   /* the rows above */", dst, top, bw, ch);
+    emit_open(e, "for (int y = 0; y < %s; y++) {", h);
+    emit(e, "float *restrict r = %s + (size_t)(y + (%s)) * %s * %s;", dst, top, bw, ch);
+    emit(e, "memset(r, 0, sizeof(float) * (size_t)(%s) * %s);", left, ch);
+    emit(e, "memcpy(r + (size_t)(%s) * %s, %s + (size_t)y * %s * %s, sizeof(float) * %s * %s);", left, ch, src, w, ch,
+         w, ch);
+    emit(e, "memset(r + (size_t)((%s) + %s) * %s, 0, sizeof(float) * (size_t)(%s - (%s) - %s) * %s);", left, w, ch, bw,
+         left, w, ch);
+    emit_close(e, "y");
+    emit(e, "memset(%s + (size_t)((%s) + %s) * %s * %s, 0, sizeof(float) * (size_t)(%s - (%s) - %s) * %s * %s);   "
+         "/* the rows below */", dst, top, h, bw, ch, bh, top, h, bw, ch);
+}
+
+/* Copies each image into the middle of a (IH+2PH)×(IW+2PW) buffer with zero margins. */
 static void emit_pad_input(Emitter *e)
 {
     emit(e, "float *restrict padded = c->acts + (size_t)c->batch * @PADDED;");
     emit_batch_loop(e);
     emit(e, "float *restrict dst = padded + (size_t)b * @SRC_H * @SRC_W * @IC;");
-    emit(e, "memset(dst, 0, sizeof(float) * @SRC_H * @SRC_W * @IC);");
-    emit(e, "for (int y = 0; y < @IH; y++)");
-    emit(e, "    memcpy(dst + ((size_t)(y + @PH) * @SRC_W + @PW) * @IC, in + ((size_t)b * @IH + y) * @IW * @IC,");
-    emit(e, "           sizeof(float) * @IW * @IC);");
+    emit(e, "const float *restrict img = in + (size_t)b * @IH * @IW * @IC;");
+    emit_copy_into_margins(e, "dst", "img", "@IH", "@IW", "@IC", "@SRC_H", "@SRC_W", "@PH", "@PW");
     emit_close(e, "b");
     emit(e, "const float *restrict src = padded;");
 }
@@ -614,10 +631,9 @@ static void emit_din_gather(Emitter *e, const PlanLayer *pl)
     emit(e, "            wt[((size_t)k * @OC + co) * @ICP + ci] = ci < @IC ? weight[((size_t)k * @IC + ci) * @OC + co] : 0.0f;");
     emit_batch_loop(e);
     emit(e, "float dpad[@DPAD_H * @DPAD_W * @OC] __attribute__((aligned(64)));   /* this thread's, on its stack */");
-    emit(e, "memset(dpad, 0, sizeof dpad);");
-    emit(e, "for (int y = 0; y < @OH; y++)");
-    emit(e, "    memcpy(dpad + ((size_t)(y + (@KH - 1) * @DH - @PH) * @DPAD_W + (@KW - 1) * @DW - @PW) * @OC,");
-    emit(e, "           dout + ((size_t)b * @OH + y) * @OW * @OC, sizeof(float) * @OW * @OC);");
+    emit(e, "const float *restrict g = dout + (size_t)b * @OH * @OW * @OC;");
+    emit_copy_into_margins(e, "dpad", "g", "@OH", "@OW", "@OC", "@DPAD_H", "@DPAD_W", "(@KH - 1) * @DH - @PH",
+                           "(@KW - 1) * @DW - @PW");
     emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
     emit(e, "float *restrict prow = din + ((size_t)b * @IH + iy) * @IW * @IC;");
     emit(e, "int ix = 0;");
