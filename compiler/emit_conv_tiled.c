@@ -98,7 +98,7 @@ static bool din_is_tiled(const Emitter *e, const PlanLayer *pl)
  * so the sum over output channels runs in the vector lanes instead, one
  * register per input channel, added up at the end (din_reduce).  Each image's
  * dL/dout is copied to a stack buffer with its channels padded to @OCP. */
-enum { DIN_REDUCE_MAX_IC = 24, DIN_REDUCE_MAX_BYTES = 256 * 1024 };
+enum { DIN_REDUCE_MAX_IC = 24 };
 
 static bool din_is_reduce(const Emitter *e, const PlanLayer *pl)
 {
@@ -106,7 +106,7 @@ static bool din_is_reduce(const Emitter *e, const PlanLayer *pl)
     ConvVec cv = conv_vec(e, l);
     bool few = l->in.c < 8 || (!pl->din_gather && l->in.c % e->vlen != 0);
     return pl->wt_off >= 0 && few && l->in.c <= DIN_REDUCE_MAX_IC &&
-           l->out.h * l->out.w * cv.nv * cv.vl * 4 <= DIN_REDUCE_MAX_BYTES;
+           l->out.h * l->out.w * cv.nv * cv.vl * 4 <= PLAN_STACK_BUFFER_MAX_BYTES;
 }
 
 /* dL/dweight rows (kx, ci) of one ky are consecutive in [ky][kx][ci][co], and
@@ -363,17 +363,18 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
     snprintf(vt, sizeof vt, "%s_vf", n);
     emit(e, "%s acc[@CT][@NV];", vt);
     emit_tile_zero(e, vt, "ct", "@NV");
-    if (weights_padded(e, pl) && !dout_tail) {
-        emit(e, "/* dL/dout is read in whole vectors: the lanes past @OC read the next pixel's channels (past the");
-        emit(e, "   batch's last pixel, the floats after dout in acts) and are never stored */");
-        emit(e, "(void)batch;");
-    } else if (weights_padded(e, pl)) {
+    dout_tail = dout_tail && weights_padded(e, pl);
+    if (dout_tail) {
         emit(e, "/* dL/dout is read in whole vectors: the lanes past @OC read the next pixel's channels and are");
         emit(e, "   never stored; the pixels whose vectors would reach past dout's end (the last");
         emit(e, "   (@OCP − 1) / @OC of the batch) are read from a zero-padded copy instead */");
         emit(e, "float tail[@OCP] = {0};");
         emit(e, "const long tail_from = (long)batch * @OH * @OW - (@OCP - 1) / @OC;");
     } else {
+        if (weights_padded(e, pl)) {
+            emit(e, "/* dL/dout is read in whole vectors: the lanes past @OC read the next pixel's channels (past the");
+            emit(e, "   batch's last pixel, the floats after dout in acts) and are never stored */");
+        }
         emit(e, "(void)batch;");
     }
     emit_open(e, "for (int y = 0; y < @OH; y++) {");
@@ -381,7 +382,7 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
     emit(e, "                                     + (size_t)kx * @DW) * @IC + ci0;");
     emit(e, "const float *restrict grow = dout + ((size_t)b * @OH + y) * @OW * @OC;");
     emit_open(e, "for (int x = 0; x < @OW; x++) {");
-    if (weights_padded(e, pl) && dout_tail) {
+    if (dout_tail) {
         emit(e, "const float *gp = grow + (size_t)x * @OC;");
         emit(e, "if (((long)b * @OH + y) * @OW + x >= tail_from) {");
         emit(e, "    memcpy(tail, gp, sizeof(float) * @OC);");

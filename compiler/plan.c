@@ -136,10 +136,8 @@ static int new_lifetime(Planner *pl, long size)
 
 /* With stride 1, dL/din is gathered per input pixel (emit_conv_tiled.c), from
  * each image's dL/dout copied into a zero-margined stack buffer: that needs
- * padding within the kernel's reach and at most DPAD_MAX_BYTES of stack. */
-enum { DPAD_MAX_BYTES = 256 * 1024 };
-
-long plan_conv_dpad_floats(const Layer *l)
+ * padding within the kernel's reach and at most PLAN_STACK_BUFFER_MAX_BYTES. */
+static long conv_dpad_floats(const Layer *l)
 {
     return (l->in.h + (long)(l->a.kh - 1) * l->a.dh) * (l->in.w + (long)(l->a.kw - 1) * l->a.dw) * l->a.n;
 }
@@ -148,7 +146,7 @@ static bool conv_din_gathers(const PlanLayer *q)
 {
     const Layer *l = q->l;
     return q->wt_off >= 0 && l->a.sh == 1 && l->a.sw == 1 && l->a.ph <= (l->a.kh - 1) * l->a.dh &&
-           l->a.pw <= (l->a.kw - 1) * l->a.dw && plan_conv_dpad_floats(l) * 4 <= DPAD_MAX_BYTES;
+           l->a.pw <= (l->a.kw - 1) * l->a.dw && conv_dpad_floats(l) * 4 <= PLAN_STACK_BUFFER_MAX_BYTES;
 }
 
 /* The vector kernels (emit_conv_tiled.c) read a zero-padded copy of the

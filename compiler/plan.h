@@ -13,6 +13,11 @@
 #define CNNC_PLAN_H
 #include "layers.h"
 
+/* The most a generated kernel keeps in one per-thread stack buffer (a conv's
+ * zero-margined or channel-padded copy of an image's dL/dout): safe on any
+ * OpenMP thread's stack. */
+enum { PLAN_STACK_BUFFER_MAX_BYTES = 256 * 1024 };
+
 /* An fc with this many outputs or fewer computes dL/din over vectors of
  * inputs, from its weights transposed (too few outputs for a vector). */
 enum { PLAN_FC_DIN_TRANSPOSED = 32 };
@@ -77,8 +82,6 @@ typedef struct PlanMemory {
 } PlanMemory;
 
 Plan *plan_model(Arena *a, Diag *d, const Model *m);
-/* Floats of a conv's zero-margined dL/dout copy for the dL/din gather. */
-long plan_conv_dpad_floats(const Layer *l);
 PlanMemory plan_memory_inference(const Plan *p);
 PlanMemory plan_memory_training(const Plan *p, int batch);
 #endif
