@@ -28,6 +28,8 @@ sys.dont_write_bytecode = True          # keep tests/ref free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch                                     # noqa: E402
 import cnnmodel                                  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "random"))
+import refcompare                                # noqa: E402
 
 
 def save_npz(path, arrays):
@@ -160,6 +162,57 @@ def cmd_trace(a):
     return 0
 
 
+# ---------------------------------------------------------------- ties
+
+# A max pool whose window's two largest inputs differ by less than float32
+# can resolve sends the gradient wherever rounding puts the maximum: two
+# correct float32 programs (PyTorch's, cnnc's direct or Winograd convolution)
+# then disagree by a whole gradient entry.  The suite does not trace a batch
+# with such a window in any of its forward passes; it draws another.
+TIE_RTOL = 1e-6         # about 8 float32 ulps of the window's maximum
+
+# The same batch must also be one float32 can be judged on: float32 PyTorch,
+# run like the float64 reference, has to stay within half the tolerance
+# (refcompare.conditioning, the random models' screen).  Deep models meet
+# some batches where Adam's 1/sqrt(v) amplifies a cancelling update past it
+# (vgg-small: 4 of the batch seeds 2-9).
+SUITE_SCREEN = 0.5
+BATCH_TRIES = 8
+
+
+class TieWatch:
+    """While active, records the closest relative gap between the largest and
+    second-largest input of any max-pool window (exact ties left out: every
+    implementation takes the first)."""
+
+    def __init__(self):
+        self.closest = float("inf")
+
+    def __enter__(self):
+        self.orig = cnnmodel.F.max_pool2d
+        orig = self.orig
+
+        def watched(x, k, stride=None, padding=0, *args, return_indices=False, **kw):
+            y, idx = orig(x, k, stride, padding, *args, return_indices=True, **kw)
+            with torch.no_grad():
+                rest = x.detach().clone().flatten(2)
+                rest.scatter_(2, idx.flatten(2), float("-inf"))
+                y2 = orig(rest.view_as(x), k, stride, padding, *args, **kw)
+                top = y.detach()
+                gap = (top - y2) / top.abs()
+                gap = gap[(top > 0) & (y2 < top)]
+                if gap.numel():
+                    self.closest = min(self.closest, float(gap.min()))
+            return (y, idx) if return_indices else y
+
+        cnnmodel.F.max_pool2d = watched
+        return self
+
+    def __exit__(self, *exc):
+        cnnmodel.F.max_pool2d = self.orig
+        return False
+
+
 # ---------------------------------------------------------------- suite
 
 def cmd_suite(a):
@@ -186,9 +239,28 @@ def cmd_suite(a):
             skipped.append(f"{name}: traced without its dropout layers (their masks come from another generator)")
         weights = make_weights(model, a.seed)
         randomize_bn(weights, a.seed)
-        batch = make_batch(model, a.seed + 1, a.size)
         opt = cnnmodel.optimizer_settings(model, None)
-        arrays, _ = trace(model, weights, batch, a.steps, opt, double=True)   # the exact answer: float64
+        chosen, left = None, []    # chosen: (worst, seed, batch, arrays)
+        for tries in range(BATCH_TRIES):
+            seed = a.seed + 1 + tries
+            batch = make_batch(model, seed, a.size)
+            with TieWatch() as ties:
+                arrays, _ = trace(model, weights, batch, a.steps, opt, double=True)   # the exact answer: float64
+            if ties.closest < TIE_RTOL:
+                left.append(f"{seed} (a max-pool tie at {ties.closest:.1g})")
+                continue
+            worst, array = refcompare.conditioning(model, weights, batch, a.steps)[0]
+            if chosen is None or worst < chosen[0]:
+                chosen = (worst, seed, batch, arrays)
+            if worst <= SUITE_SCREEN:
+                break
+            left.append(f"{seed} (float32 PyTorch's {array} at {worst:.2f} of the tolerance)")
+        if chosen is None:
+            raise SystemExit(f"{name}: every batch of seeds {a.seed + 1}-{a.seed + BATCH_TRIES} has a max-pool tie")
+        worst, seed, batch, arrays = chosen
+        if left:
+            skipped.append(f"{name}: traced with batch seed {seed} (float32 PyTorch at {worst:.2f} of the tolerance); "
+                           f"left out: " + ", ".join(l for l in left if not l.startswith(f"{seed} ")))
         base = os.path.join(a.out, name)
         save_npz(base + ".w.npz", weights)
         save_npz(base + ".b.npz", batch)
