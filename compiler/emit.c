@@ -388,6 +388,8 @@ void emit_model(Arena *a, const Plan *p, const char **c_text, const char **h_tex
     Emitter e = {0};
     const char *vlen = getenv("CNNC_VLEN");   /* tests force 8 or 16 to cover both */
     e.vlen = vlen && (atoi(vlen) == 8 || atoi(vlen) == 16) ? atoi(vlen) : host_vector_floats();
+    const char *winograd = getenv("CNNC_WINOGRAD");   /* 0: direct kernels only, to compare */
+    e.winograd = !(winograd && !strcmp(winograd, "0"));
     emit_header_comment(&e, p);
     emit(&e, "#include <math.h>");
     emit(&e, "#include <stdint.h>");

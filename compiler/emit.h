@@ -17,6 +17,7 @@ typedef struct Emitter {
     size_t len, cap;
     int indent;
     int vlen;               /* floats per vector register of the machine cnnc runs on: 16 or 8 */
+    bool winograd;          /* Winograd kernels allowed (CNNC_WINOGRAD=0: the direct ones only) */
     const char *prefix;     /* "CONV1_" while emitting conv1 */
 } Emitter;
 
@@ -51,6 +52,19 @@ void emit_din_close(Emitter *e, const PlanLayer *pl);
 void emit_conv_din_generic(Emitter *e, const PlanLayer *pl);
 void emit_bias_grad_shared(Emitter *e, const Layer *l);
 void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl);
+/* emit_conv_tiled.c's pieces the Winograd kernels share: a zero-margined copy
+ * of an image, and the mask of a relu before the conv on dL/din (see there). */
+void emit_conv_copy_into_margins(Emitter *e, const char *dst, const char *src, const char *h, const char *w,
+                                 const char *ch, const char *bh, const char *bw, const char *top, const char *left);
+void emit_conv_relu_mask(Emitter *e, const char *dst, const char *ix, const char *count);
+/* emit_conv_winograd.c: 3×3 stride-1 convs by Winograd F(2×2,3×3), where plan.c
+ * found the shape fits and the register tiles are wide enough. */
+bool emit_conv_winograd(const Emitter *e, const PlanLayer *pl);
+void emit_conv_winograd_constants(Emitter *e, const PlanLayer *pl);
+void emit_conv_winograd_forward_kernels(Emitter *e, const PlanLayer *pl);
+void emit_conv_winograd_din_kernels(Emitter *e, const PlanLayer *pl);
+void emit_conv_winograd_forward(Emitter *e, const PlanLayer *pl);
+void emit_conv_winograd_din(Emitter *e, const PlanLayer *pl);
 /* Accumulator tile rows that fit the vector registers beside nv vectors, at most limit. */
 int emit_tile_size(const Emitter *e, long nv, long limit);
 void emit_fc_tile_constants(Emitter *e, const PlanLayer *pl);

@@ -165,6 +165,7 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
     if (weights_padded(e, pl))
         emit(e, "@WPAD = %ld,   /* weights and bias padded to @OCP channels, at acts + B*ACT_PER_IMAGE */",
              pl->wpad_off);
+    if (emit_conv_winograd(e, pl)) emit_conv_winograd_constants(e, pl);
 }
 
 /* The layer's vector type and its store and load of vector v of a pixel's
@@ -280,7 +281,7 @@ static void emit_padded_weights(Emitter *e, const Layer *l)
 /* Copies an h×w image of ch channels from src into dst, a bh×bw one, at
  * row `top` and column `left`, and zeroes the margins around it (only them:
  * the middle is written once). */
-static void emit_copy_into_margins(Emitter *e, const char *dst, const char *src, const char *h, const char *w,
+void emit_conv_copy_into_margins(Emitter *e, const char *dst, const char *src, const char *h, const char *w,
                                    const char *ch, const char *bh, const char *bw, const char *top, const char *left)
 {
     emit(e, "memset(%s, 0, sizeof(float) * (size_t)(%s) * %s * %s);   /* the rows above */", dst, top, bw, ch);
@@ -303,7 +304,7 @@ static void emit_pad_input(Emitter *e)
     emit_batch_loop(e);
     emit(e, "float *restrict dst = padded + (size_t)b * @SRC_H * @SRC_W * @IC;");
     emit(e, "const float *restrict img = in + (size_t)b * @IH * @IW * @IC;");
-    emit_copy_into_margins(e, "dst", "img", "@IH", "@IW", "@IC", "@SRC_H", "@SRC_W", "@PH", "@PW");
+    emit_conv_copy_into_margins(e, "dst", "img", "@IH", "@IW", "@IC", "@SRC_H", "@SRC_W", "@PH", "@PW");
     emit_close(e, "b");
     emit(e, "const float *restrict src = padded;");
 }
@@ -311,8 +312,10 @@ static void emit_pad_input(Emitter *e)
 static void emit_conv_forward_tiled(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
+    bool winograd = emit_conv_winograd(e, pl);
     emit_vector_helpers(e, pl);
-    emit_forward_tile(e, pl);
+    if (winograd) emit_conv_winograd_forward_kernels(e, pl);
+    else emit_forward_tile(e, pl);
     emit(e, "/* out[b,y,x,co] = bias[co] + Σ_{ky,kx,ci} in[b, y·SH−PH+ky·DH, x·SW−PW+kx·DW, ci] · w[%s, ci, co] */",
          l->a.flip ? "KH−1−ky, KW−1−kx" : "ky, kx");
     emit_forward_open(e, pl, true);
@@ -324,6 +327,11 @@ static void emit_conv_forward_tiled(Emitter *e, const PlanLayer *pl)
     }
     if (pl->pad_off >= 0) emit_pad_input(e);
     else emit(e, "const float *restrict src = in;");
+    if (winograd) {
+        emit_conv_winograd_forward(e, pl);
+        emit_close(e, NULL);
+        return;
+    }
     emit_batch_loop(e);
     emit_open(e, "for (int y = 0; y < @OH; y++) {");
     emit(e, "const float *restrict row = src + ((size_t)b * @SRC_H + (size_t)y * @SH) * @SRC_W * @IC;");
@@ -549,7 +557,7 @@ static void emit_input_grad_tile(Emitter *e, const PlanLayer *pl)
 /* plan.c's relu_mask: the relu before this conv does not keep its output for
  * backward, since our padded input copy holds it; dL/din of `count` floats
  * at dst, input pixels from (iy, ix) of image b, is zeroed where it is not > 0. */
-static void emit_relu_mask(Emitter *e, const char *dst, const char *ix, const char *count)
+void emit_conv_relu_mask(Emitter *e, const char *dst, const char *ix, const char *count)
 {
     emit(e, "/* the relu before: dL/d(its input) is 0 where its output, our padded input, is not > 0 */");
     emit(e, "const float *restrict mask = padded + (((size_t)b * @SRC_H + iy + @PH) * @SRC_W + %s + @PW) * @IC;", ix);
@@ -612,7 +620,7 @@ static void emit_din_reduce(Emitter *e, const PlanLayer *pl)
     emit_open(e, "for (int ix = 0; ix < @IW; ix++) {");
     emit(e, "float *restrict pd = din + (((size_t)b * @IH + iy) * @IW + ix) * @IC;");
     emit(e, "%s_input_grad_pixel(g, weight, pd, iy, ix);", n);
-    if (pl->relu_mask) emit_relu_mask(e, "pd", "ix", "@IC");
+    if (pl->relu_mask) emit_conv_relu_mask(e, "pd", "ix", "@IC");
     emit_close(e, "ix");
     emit_close(e, "iy");
     emit_close(e, "b");
@@ -633,7 +641,7 @@ static void emit_din_gather(Emitter *e, const PlanLayer *pl)
     emit_batch_loop(e);
     emit(e, "float dpad[@DPAD_H * @DPAD_W * @OC] __attribute__((aligned(64)));   /* this thread's, on its stack */");
     emit(e, "const float *restrict g = dout + (size_t)b * @OH * @OW * @OC;");
-    emit_copy_into_margins(e, "dpad", "g", "@OH", "@OW", "@OC", "@DPAD_H", "@DPAD_W", "(@KH - 1) * @DH - @PH",
+    emit_conv_copy_into_margins(e, "dpad", "g", "@OH", "@OW", "@OC", "@DPAD_H", "@DPAD_W", "(@KH - 1) * @DH - @PH",
                            "(@KW - 1) * @DW - @PW");
     emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
     emit(e, "float *restrict prow = din + ((size_t)b * @IH + iy) * @IW * @IC;");
@@ -641,7 +649,7 @@ static void emit_din_gather(Emitter *e, const PlanLayer *pl)
     emit(e, "for (; ix + @TXI <= @IW; ix += @TXI) %s_input_grad_tile(dpad, wt, prow + (size_t)ix * @IC, iy, ix, @TXI);",
          name);
     emit(e, "if (ix < @IW) %s_input_grad_tile(dpad, wt, prow + (size_t)ix * @IC, iy, ix, @IW %% @TXI);", name);
-    if (pl->relu_mask) emit_relu_mask(e, "prow", "0", "@IW * @IC");
+    if (pl->relu_mask) emit_conv_relu_mask(e, "prow", "0", "@IW * @IC");
     emit_close(e, "iy");
     emit_close(e, "b");
 }
@@ -649,8 +657,10 @@ static void emit_din_gather(Emitter *e, const PlanLayer *pl)
 static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
+    bool winograd = emit_conv_winograd(e, pl) && pl->need_din;
     emit_weight_grad_tile(e, pl, !strcmp(pl->out_buf, p->output_buf));
-    if (din_is_reduce(e, pl)) emit_input_grad_pixel(e, pl);
+    if (winograd) emit_conv_winograd_din_kernels(e, pl);
+    else if (din_is_reduce(e, pl)) emit_input_grad_pixel(e, pl);
     else if (din_is_gather(pl)) emit_input_grad_tile(e, pl);
     emit_backward_open(e, pl, pl->pad_off < 0, false);
     if (pl->pad_off >= 0) {
@@ -661,7 +671,9 @@ static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer 
     }
     emit_bias_grad_shared(e, l);
     emit_weight_grad_tiled(e, pl);
-    if (din_is_reduce(e, pl)) {
+    if (winograd) {
+        emit_conv_winograd_din(e, pl);
+    } else if (din_is_reduce(e, pl)) {
         emit_din_reduce(e, pl);
     } else if (din_is_gather(pl)) {
         emit_din_gather(e, pl);

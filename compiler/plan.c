@@ -149,6 +149,23 @@ static bool conv_din_gathers(const PlanLayer *q)
            l->a.pw <= (l->a.kw - 1) * l->a.dw && conv_dpad_floats(l) * 4 <= PLAN_STACK_BUFFER_MAX_BYTES;
 }
 
+/* Winograd F(2×2, 3×3) (Lavin and Gray, 2016) computes each 2×2 block of
+ * outputs from a 4×4 window of the input with 16 multiplications per channel
+ * pair instead of 36.  It fits a 3×3 conv with stride 1, padding 1 and no
+ * dilation (so the output has the input's size), an even output, and
+ * channels in whole 16-float vectors; dL/din is then the same kind of
+ * convolution (of dL/dout with the rotated kernel), gathered like
+ * conv_din_gathers's.  The emitter may still choose the direct kernels
+ * (emit_conv_winograd.c: winograd_fits). */
+static bool plan_conv_winograd(const PlanLayer *q)
+{
+    const LayerArgs *a = &q->l->a;
+    const Layer *l = q->l;
+    return a->kh == 3 && a->kw == 3 && a->sh == 1 && a->sw == 1 && a->ph == 1 && a->pw == 1 && a->dh == 1 &&
+           a->dw == 1 && !a->flip && l->in.c % 16 == 0 && l->out.c % 16 == 0 && l->out.h % 2 == 0 &&
+           l->out.w % 2 == 0 && (!q->need_din || q->din_gather);
+}
+
 /* The vector kernels (emit_conv_tiled.c) read a zero-padded copy of the
  * input, so no inner loop tests bounds, and compute dL/din from transposed
  * weights. */
@@ -169,6 +186,10 @@ static void plan_conv_scratch(Planner *pl, PlanLayer *q)
         long ocp = (l->a.n + 15) / 16 * 16;
         q->wpad_off = p->act_fixed;
         p->act_fixed += ((long)l->a.kh * l->a.kw * l->in.c + 1) * ocp;
+    }
+    if (plan_conv_winograd(q)) {
+        q->wino_off = p->act_fixed;
+        p->act_fixed += 16 * l->in.c * l->a.n;
     }
 }
 
@@ -202,7 +223,7 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
     q->prefix = arena_printf(pl->arena, "%s_", upper_name(pl->arena, l->name));
     q->in_buf = in_buf;
     q->weight_off = q->bias_off = q->stat_off = q->index_off = q->fixed_off = q->pad_off = q->wt_off = -1;
-    q->wpad_off = q->din_off = -1;
+    q->wpad_off = q->din_off = q->wino_off = -1;
     q->producer = pl->prev ? pl->prev->l->id : -1;
     q->done_by = q->mask_by = NULL;
     q->need_din = l->id > 0;
