@@ -65,6 +65,9 @@ void emit_conv_winograd_forward_kernels(Emitter *e, const PlanLayer *pl);
 void emit_conv_winograd_din_kernels(Emitter *e, const PlanLayer *pl);
 void emit_conv_winograd_forward(Emitter *e, const PlanLayer *pl);
 void emit_conv_winograd_din(Emitter *e, const PlanLayer *pl);
+void emit_conv_winograd_weight_grad_constants(Emitter *e, const PlanLayer *pl);
+void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl);
+void emit_conv_winograd_weight_grad(Emitter *e, const PlanLayer *pl);
 /* Accumulator tile rows that fit the vector registers beside nv vectors, at most limit. */
 int emit_tile_size(const Emitter *e, long nv, long limit);
 void emit_fc_tile_constants(Emitter *e, const PlanLayer *pl);

@@ -165,7 +165,10 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
     if (weights_padded(e, pl))
         emit(e, "@WPAD = %ld,   /* weights and bias padded to @OCP channels, at acts + B*ACT_PER_IMAGE */",
              pl->wpad_off);
-    if (emit_conv_winograd(e, pl)) emit_conv_winograd_constants(e, pl);
+    if (emit_conv_winograd(e, pl)) {
+        emit_conv_winograd_constants(e, pl);
+        emit_conv_winograd_weight_grad_constants(e, pl);
+    }
 }
 
 /* The layer's vector type and its store and load of vector v of a pixel's
@@ -180,6 +183,7 @@ static void emit_vector_helpers(Emitter *e, const PlanLayer *pl)
     emit(e, "typedef float %s_vf __attribute__((vector_size(@VL * sizeof(float)), aligned(4)));", n);
     if (pl->fused_relu) emit(e, "typedef int32_t %s_vi __attribute__((vector_size(@VL * sizeof(int32_t))));", n);
     emit_blank(e);
+    if (emit_conv_winograd(e, pl)) return;   /* its kernels store whole vectors themselves */
     emit(e, "static inline __attribute__((always_inline)) void %s_store(float *restrict p, const int v, const %s_vf *x)",
          n, n);
     emit_open(e, "{");
@@ -657,8 +661,9 @@ static void emit_din_gather(Emitter *e, const PlanLayer *pl)
 static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
-    bool winograd = emit_conv_winograd(e, pl) && pl->need_din;
-    emit_weight_grad_tile(e, pl, !strcmp(pl->out_buf, p->output_buf));
+    bool wino_dw = emit_conv_winograd(e, pl), winograd = wino_dw && pl->need_din;
+    if (wino_dw) emit_conv_winograd_weight_grad_kernels(e, pl);
+    else emit_weight_grad_tile(e, pl, !strcmp(pl->out_buf, p->output_buf));
     if (winograd) emit_conv_winograd_din_kernels(e, pl);
     else if (din_is_reduce(e, pl)) emit_input_grad_pixel(e, pl);
     else if (din_is_gather(pl)) emit_input_grad_tile(e, pl);
@@ -670,7 +675,8 @@ static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer 
         emit(e, "const float *restrict src = in;");
     }
     emit_bias_grad_shared(e, l);
-    emit_weight_grad_tiled(e, pl);
+    if (wino_dw) emit_conv_winograd_weight_grad(e, pl);
+    else emit_weight_grad_tiled(e, pl);
     if (winograd) {
         emit_conv_winograd_din(e, pl);
     } else if (din_is_reduce(e, pl)) {

@@ -17,6 +17,7 @@
  * dL/din of the same conv is the convolution of dL/dout (zero-margined by 1)
  * with the kernel rotated by 180° and its channels swapped, so it runs the
  * same code with IC and OC exchanged: one "direction" each (WinoDir).
+ * dL/dweight has its own form (at the end of this file).
  *
  * Per image, the tiles go in chunks small enough that V and M stay in the
  * first-level cache (the thread's stack); each ξ's rows of V and M start one
@@ -329,4 +330,175 @@ void emit_conv_winograd_din(Emitter *e, const PlanLayer *pl)
         emit_close(e, "iy");
     }
     emit_close(e, "b");
+}
+
+/* ---- dL/dweight ----------------------------------------------------------------------- *
+ * The same identity read the other way: a tile's share of dL/dweight is
+ *     Gᵀ [ (Bᵀ x B) ⊙ (A g Aᵀ) ] G
+ * with x the padded input's 4×4 window and g dL/dout's 2×2 block, so
+ *     M[ξ][ci][co] = Σ over images and tiles of V[ξ][t][ci] · E[ξ][t][co]
+ * is summed in registers (tiles of input-channel rows × output-channel
+ * vectors, like the direct dL/dweight), and dL/dweight = Gᵀ M G once per
+ * step.  Row a of the transforms (ξ = 4a … 4a+3) needs two rows of x and
+ * of g, so the four rows a are the tasks, image by image: a thread computes
+ * its rows' transforms and owns their M, summed in image and tile order
+ * whatever the thread count.  M lives where U does (@WINO): dL/din transforms its weights
+ * only after. */
+
+static long wino_grad_rows(const Emitter *e, const Layer *l)
+{
+    long nv = l->a.n / e->vlen;
+    long most = ((e->vlen == 16 ? 32 : 16) - nv - 2) / nv;
+    if (most > 12) most = 12;
+    long tiles = (l->in.c + most - 1) / most;
+    return (l->in.c + tiles - 1) / tiles;
+}
+
+static long wino_grad_chunk(const Layer *l)
+{
+    long ch = WINO_CHUNK_BYTES / (4 * 4 * (l->in.c + l->a.n));   /* 4 rows ξ of V and E */
+    if (ch > wino_tiles(l)) ch = wino_tiles(l);
+    return ch < 1 ? 1 : ch;
+}
+
+void emit_conv_winograd_weight_grad_constants(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    long ch = wino_grad_chunk(l);
+    emit(e, "@WW_CT = %ld, @WW_CHUNK = %ld, @WW_VROW = %ld, @WW_EROW = %ld,   /* dL/dweight: input-channel rows, tiles "
+         "per chunk, floats per ξ in V and E */", wino_grad_rows(e, l), ch, ch * l->in.c + 16, ch * l->a.n + 16);
+}
+
+void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl)
+{
+    const char *n = pl->l->name;
+    emit(e, "/* %s, dL/dweight: row a of V = Bᵀ x B (ξ = 4a … 4a+3) for tiles t0 … t0+nt−1 of image b:", n);
+    emit(e, "   row a of Bᵀ x is x[p] + s·x[q] */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_winograd_in(const float *restrict src,", n);
+    emit(e, "    float *restrict V, const int a, const int t0, const int nt)");
+    emit_open(e, "{");
+    emit(e, "static const int p[4] = {0, 1, 2, 1}, q[4] = {2, 2, 1, 3};");
+    emit(e, "static const float s[4] = {-1.0f, 1.0f, -1.0f, -1.0f};");
+    emit_open(e, "for (int t = 0; t < nt; t++) {");
+    emit(e, "const int ty = (t0 + t) / @TILES_W, tx = (t0 + t) %% @TILES_W;");
+    emit(e, "const float *restrict xp = src + ((size_t)(2 * ty + p[a]) * @SRC_W + 2 * tx) * @IC;");
+    emit(e, "const float *restrict xq = src + ((size_t)(2 * ty + q[a]) * @SRC_W + 2 * tx) * @IC;");
+    emit_open(e, "for (int v = 0; v < @IC / @VL; v++) {");
+    emit(e, "%s_vf y[4];", n);
+    emit(e, "for (int j = 0; j < 4; j++)");
+    emit(e, "    y[j] = *(const %s_vf *)(xp + (size_t)j * @IC + v * @VL) + s[a] * *(const %s_vf *)(xq + (size_t)j * @IC + v * @VL);",
+         n, n);
+    emit(e, "float *restrict o = V + (size_t)t * @IC + v * @VL;");
+    emit(e, "*(%s_vf *)o = y[0] - y[2];   /* (row of Bᵀ x) B */", n);
+    emit(e, "*(%s_vf *)(o + @WW_VROW) = y[1] + y[2];", n);
+    emit(e, "*(%s_vf *)(o + 2 * @WW_VROW) = y[2] - y[1];", n);
+    emit(e, "*(%s_vf *)(o + 3 * @WW_VROW) = y[1] - y[3];", n);
+    emit_close(e, "v");
+    emit_close(e, "t");
+    emit_close(e, NULL);
+    emit_blank(e);
+    emit(e, "/* %s, dL/dweight: row a of E = A g Aᵀ for the same tiles, g dL/dout's 2×2 block; A's rows are", n);
+    emit(e, "   (1,0), (1,1), (1,−1), (0,−1) */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_winograd_g(const float *restrict dout,", n);
+    emit(e, "    float *restrict E, const int a, const int t0, const int nt)");
+    emit_open(e, "{");
+    emit(e, "static const float c0[4] = {1.0f, 1.0f, 1.0f, 0.0f}, c1[4] = {0.0f, 1.0f, -1.0f, -1.0f};");
+    emit_open(e, "for (int t = 0; t < nt; t++) {");
+    emit(e, "const int ty = (t0 + t) / @TILES_W, tx = (t0 + t) %% @TILES_W;");
+    emit(e, "const float *restrict g0 = dout + ((size_t)2 * ty * @OW + 2 * tx) * @OC, *restrict g1 = g0 + (size_t)@OW * @OC;");
+    emit_open(e, "for (int v = 0; v < @NV; v++) {");
+    emit(e, "%s_vf r[2];   /* row a of A g */", n);
+    emit(e, "for (int j = 0; j < 2; j++)");
+    emit(e, "    r[j] = c0[a] * *(const %s_vf *)(g0 + (size_t)j * @OC + v * @VL) + c1[a] * *(const %s_vf *)(g1 + (size_t)j * @OC + v * @VL);",
+         n, n);
+    emit(e, "float *restrict o = E + (size_t)t * @OC + v * @VL;");
+    emit(e, "*(%s_vf *)o = r[0];   /* (row of A g) Aᵀ */", n);
+    emit(e, "*(%s_vf *)(o + @WW_EROW) = r[0] + r[1];", n);
+    emit(e, "*(%s_vf *)(o + 2 * @WW_EROW) = r[0] - r[1];", n);
+    emit(e, "*(%s_vf *)(o + 3 * @WW_EROW) = -r[1];", n);
+    emit_close(e, "v");
+    emit_close(e, "t");
+    emit_close(e, NULL);
+    emit_blank(e);
+    char vt[64], vec[128];
+    snprintf(vt, sizeof vt, "%s_vf", n);
+    emit(e, "/* %s, dL/dweight: M[ξ][ci][co] for ct rows from ci0 += Σ over nt tiles of V[ξ][t][ci] · E[ξ][t][co]", n);
+    emit(e, "   (stored, not added, for the first chunk of the batch) */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_winograd_tile(const float *restrict vx,", n);
+    emit(e, "    const float *restrict ex, float *restrict mx, const int ci0, const int ct, const int nt, const int first)");
+    emit_open(e, "{");
+    emit(e, "%s acc[@WW_CT][@NV];", vt);
+    emit_tile_zero(e, vt, "ct", "@NV");
+    emit_open(e, "for (int k = 0; k < nt; k++) {   /* tiles; t counts the rows */");
+    snprintf(vec, sizeof vec, "*(const %s *)(ex + (size_t)k * @OC + v * @VL)", vt);
+    emit_tile_update(e, vt, "@NV", vec, "ct", "vx[(size_t)k * @IC + ci0 + t]");
+    emit_close(e, "k");
+    emit(e, "for (int r = 0; r < ct; r++)");
+    emit_open(e, "    for (int v = 0; v < @NV; v++) {");
+    emit(e, "%s *p = (%s *)(mx + (size_t)(ci0 + r) * @OC + v * @VL);", vt, vt);
+    emit(e, "*p = first ? acc[r][v] : *p + acc[r][v];");
+    emit_close(e, "v");
+    emit_close(e, NULL);
+    emit_blank(e);
+    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_winograd_chunk(const float *restrict src,", n);
+    emit(e, "    const float *restrict dout, float *restrict m, float *restrict V, float *restrict E, const int a,");
+    emit(e, "    const int t0, const int nt, const int first)");
+    emit_open(e, "{");
+    emit(e, "%s_weight_grad_winograd_in(src, V, a, t0, nt);", n);
+    emit(e, "%s_weight_grad_winograd_g(dout, E, a, t0, nt);", n);
+    emit_open(e, "for (int j = 0; j < 4; j++) {");
+    emit(e, "const float *restrict vx = V + (size_t)j * @WW_VROW, *restrict ex = E + (size_t)j * @WW_EROW;");
+    emit(e, "float *restrict mx = m + (size_t)(4 * a + j) * @IC * @OC;");
+    emit(e, "int ci0 = 0;");
+    emit(e, "for (; ci0 + @WW_CT <= @IC; ci0 += @WW_CT) %s_weight_grad_winograd_tile(vx, ex, mx, ci0, @WW_CT, nt, first);", n);
+    emit(e, "if (ci0 < @IC) %s_weight_grad_winograd_tile(vx, ex, mx, ci0, @IC %% @WW_CT, nt, first);", n);
+    emit_close(e, "j");
+    emit_close(e, NULL);
+    emit_blank(e);
+}
+
+/* Inside conv_backward, in place of the direct dL/dweight. */
+void emit_conv_winograd_weight_grad(Emitter *e, const PlanLayer *pl)
+{
+    const char *n = pl->l->name;
+    emit(e, "/* dL/dweight by Winograd F(2×2,3×3): M summed over the batch, four tasks (the rows a of ξ), then");
+    emit(e, "   dL/dweight = Gᵀ M G */");
+    emit(e, "float *restrict m = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WINO;   /* M[16][@IC][@OC] */");
+    emit(e, "#pragma omp parallel");
+    emit_open(e, "{");
+    emit(e, "float V[4 * @WW_VROW] __attribute__((aligned(64)));   /* this thread's, on its stack */");
+    emit(e, "float E[4 * @WW_EROW] __attribute__((aligned(64)));");
+    emit_open(e, "for (int b = 0; b < c->batch; b++) {   /* images outermost: each is read from cache by every task */");
+    emit(e, "#pragma omp for schedule(static) nowait   /* the same a for every image: one owner per row of M */");
+    emit_open(e, "for (int a = 0; a < 4; a++) {");
+    emit(e, "const float *restrict img = src + (size_t)b * @SRC_H * @SRC_W * @IC;");
+    emit(e, "const float *restrict g = dout + (size_t)b * @OH * @OW * @OC;");
+    emit(e, "int t0 = 0;");
+    emit(e, "for (; t0 + @WW_CHUNK <= @TILES; t0 += @WW_CHUNK)");
+    emit(e, "    %s_weight_grad_winograd_chunk(img, g, m, V, E, a, t0, @WW_CHUNK, b == 0 && t0 == 0);", n);
+    emit(e, "if (t0 < @TILES)");
+    emit(e, "    %s_weight_grad_winograd_chunk(img, g, m, V, E, a, t0, @TILES %% @WW_CHUNK, b == 0 && t0 == 0);", n);
+    emit_close(e, "a");
+    emit_close(e, "b");
+    emit_close(e, NULL);
+    emit(e, "float *restrict dweight = c->grads + @WEIGHT;   /* [3][3][@IC][@OC] */");
+    emit(e, "#pragma omp parallel for");
+    emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+    emit_open(e, "for (int co = 0; co < @OC; co++) {");
+    emit(e, "float t[3][4];   /* Gᵀ M: rows ½(m1 ± m2) around m0 and m3 */");
+    emit_open(e, "for (int j = 0; j < 4; j++) {");
+    emit(e, "const float m0 = m[((size_t)(0 + j) * @IC + ci) * @OC + co], m1 = m[((size_t)(4 + j) * @IC + ci) * @OC + co];");
+    emit(e, "const float m2 = m[((size_t)(8 + j) * @IC + ci) * @OC + co], m3 = m[((size_t)(12 + j) * @IC + ci) * @OC + co];");
+    emit(e, "t[0][j] = m0 + 0.5f * (m1 + m2);");
+    emit(e, "t[1][j] = 0.5f * (m1 - m2);");
+    emit(e, "t[2][j] = 0.5f * (m1 + m2) + m3;");
+    emit_close(e, "j");
+    emit_open(e, "for (int ky = 0; ky < 3; ky++) {   /* (Gᵀ M) G */");
+    emit(e, "float *restrict d = dweight + ((size_t)ky * 3 * @IC + ci) * @OC + co;");
+    emit(e, "d[0] = t[ky][0] + 0.5f * (t[ky][1] + t[ky][2]);");
+    emit(e, "d[(size_t)@IC * @OC] = 0.5f * (t[ky][1] - t[ky][2]);");
+    emit(e, "d[(size_t)2 * @IC * @OC] = 0.5f * (t[ky][1] + t[ky][2]) + t[ky][3];");
+    emit_close(e, "ky");
+    emit_close(e, "co");
+    emit_close(e, "ci");
 }

@@ -155,8 +155,9 @@ static bool conv_din_gathers(const PlanLayer *q)
  * dilation (so the output has the input's size), an even output, and
  * channels in whole 16-float vectors; dL/din is then the same kind of
  * convolution (of dL/dout with the rotated kernel), gathered like
- * conv_din_gathers's.  The emitter may still choose the direct kernels
- * (emit_conv_winograd.c: winograd_fits). */
+ * conv_din_gathers's, and dL/dweight has a Winograd form too.  The emitter
+ * may still choose the direct kernels (emit_conv_winograd.c:
+ * emit_conv_winograd). */
 static bool plan_conv_winograd(const PlanLayer *q)
 {
     const LayerArgs *a = &q->l->a;

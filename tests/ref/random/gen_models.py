@@ -108,8 +108,9 @@ class Shape:
 class Gen:
     """One random model: statements appended while the shape is tracked."""
 
-    def __init__(self, rng):
+    def __init__(self, rng, winograd=0.15):
         self.r = rng
+        self.winograd = winograd  # chance of a Winograd-shaped conv where the sides are even
         self.lines = []          # statements (strings)
         self.covers = []         # what this model exercises (for its header)
         self.shape = None
@@ -164,6 +165,9 @@ class Gen:
     def conv(self, n=None, keep_shape=False, bias=None, cover_tag="conv"):
         """A conv on the current shape; keep_shape: stride 1, output == input (n must equal c)."""
         s = self.shape.spatial()
+        if (n is None and not keep_shape and s.h % 2 == 0 and s.w % 2 == 0 and
+                self.chance(min(1.0, 4 * self.winograd) if s.c % 16 == 0 else self.winograd) and self.winograd_conv(s, bias, cover_tag)):
+            return True
         for _ in range(40):
             rect = self.chance(0.3)
             kh = self.r.randint(1, 5)
@@ -249,6 +253,30 @@ class Gen:
                 self.holes = False
             return True
         return False
+
+    def winograd_conv(self, s, bias, cover_tag):
+        """3x3, stride 1, padding 1 on channels in whole 16-float vectors and even sides: the
+        shape cnnc computes by Winograd F(2x2,3x3) (emit_conv_winograd.c), which the general
+        conv above reaches too rarely."""
+        cin = s.c if s.c % 16 == 0 else 16    # else a 1x1 conv to 16 channels first
+        for cout in self.r.sample([16, 32, 48], 3):
+            out = Shape(s.h, s.w, cout)
+            if self.fits(out) and self.fits(Shape(s.h, s.w, cin)) and s.h * s.w * cout * 9 * cin <= 150000:
+                break
+        else:
+            return False
+        if cin != s.c:
+            self.add("conv 1x1x16", "conv", Shape(s.h, s.w, 16), "conv k1x1 cout16" + (" not-first" if self.nlayers else ""))
+            self.shift = 16
+        if bias is None:
+            bias = not self.chance(0.2)
+        opts = [self.pick("pad=1", "pad=same", "pad=1x1")] + ([] if bias else ["bias=no"])
+        tags = [cover_tag, "winograd", "k3x3", f"cout{cout}"] + opts[1:] + (["not-first"] if self.nlayers else [])
+        self.add(" ".join([f"conv 3x3x{cout}"] + opts), "conv", out, " ".join(tags))
+        if bias or self.shift is not None:
+            self.shift = cout
+        self.holes = False
+        return True
 
     def deconv(self, n=None, keep_shape=False, bias=None):
         s = self.shape.spatial()
@@ -611,6 +639,9 @@ def main(argv=None):
                     help="replace a model when float32 PyTorch's error against float64 passes this "
                          f"fraction of the tolerance (default {SCREEN}; 0: no screen)")
     ap.add_argument("--size", type=int, default=4, help="the batch size reference.py suite will use (default 4)")
+    ap.add_argument("--winograd", type=float, default=0.15,
+                    help="chance that a conv on even sides takes the Winograd shape (3x3, stride 1, pad 1, "
+                         "16/32/48 channels; default 0.15, four times that on 16k channels)")
     ap.add_argument("--first", type=int, default=1, help="index of the first model (default 1)")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
@@ -626,7 +657,7 @@ def main(argv=None):
         path = os.path.join(a.outdir, name + ".cnn")
         for attempt in range(100):
             rng = random.Random(f"cnnc-random:{a.seed}:{i}:{attempt}")
-            text = Gen(rng).text(f"random model seed {a.seed} #{i}" + (f" (attempt {attempt})" if attempt else ""))
+            text = Gen(rng, a.winograd).text(f"random model seed {a.seed} #{i}" + (f" (attempt {attempt})" if attempt else ""))
             with open(path, "w") as f:
                 f.write(text)
             err = cnnc_check(a.cnnc, path)

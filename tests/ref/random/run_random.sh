@@ -17,6 +17,7 @@
 # mismatch line, then `random: N passed, M failed`; exits 1 on any failure.
 #
 # Environment: CNNC (default build/cnnc), TEST_REF (build/tests/test_ref),
+# GEN_FLAGS (more gen_models.py options, e.g. "--winograd 0.6"),
 # RANDOM_DIR (default build/random/seed-SEED[-FIRST]); the directory is
 # replaced.  Shrink a failure with tests/ref/random/shrink.py DIR/models/NAME.cnn.
 set -u
@@ -44,7 +45,7 @@ shard() {    # shard NAME VLEN BATCH FIRST COUNT
     : > "$DIR/$name/list.txt"
     [ "$count" -gt 0 ] || { echo "(no models)" > "$DIR/$name/check.log"; return 0; }
     "$PY" "$ROOT/tests/ref/random/gen_models.py" "$SEED" "$count" "$DIR/models/$name" --first "$first" \
-        --size "$size" --cnnc "$CNNC" > "$DIR/$name/gen.log" 2>&1 || { cat "$DIR/$name/gen.log" >&2; return 2; }
+        --size "$size" --cnnc "$CNNC" ${GEN_FLAGS:-} > "$DIR/$name/gen.log" 2>&1 || { cat "$DIR/$name/gen.log" >&2; return 2; }
     "$PY" "$ROOT/tests/ref/reference.py" suite "$DIR/$name" "$DIR/models/$name"/*.cnn --size "$size" > "$DIR/$name/suite.log" 2>&1 || {
         echo "run_random.sh: reference.py suite failed for shard $name:" >&2
         cat "$DIR/$name/suite.log" >&2
