@@ -674,9 +674,12 @@ static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer 
     } else {
         emit(e, "const float *restrict src = in;");
     }
-    emit_bias_grad_shared(e, l);
-    if (wino_dw) emit_conv_winograd_weight_grad(e, pl);
-    else emit_weight_grad_tiled(e, pl);
+    if (wino_dw) {
+        emit_conv_winograd_weight_grad(e, pl);   /* and dL/dbias */
+    } else {
+        emit_bias_grad_shared(e, l);
+        emit_weight_grad_tiled(e, pl);
+    }
     if (winograd) {
         emit_conv_winograd_din(e, pl);
     } else if (din_is_reduce(e, pl)) {

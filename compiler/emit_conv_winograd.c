@@ -441,11 +441,23 @@ void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl)
     emit_close(e, NULL);
     emit_blank(e);
     emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_winograd_chunk(const float *restrict src,", n);
-    emit(e, "    const float *restrict dout, float *restrict m, float *restrict V, float *restrict E, const int a,");
-    emit(e, "    const int t0, const int nt, const int first)");
+    emit(e, "    const float *restrict dout, float *restrict m, float *restrict dbias, float *restrict V, float *restrict E,");
+    emit(e, "    const int a, const int t0, const int nt, const int first)");
     emit_open(e, "{");
     emit(e, "%s_weight_grad_winograd_in(src, V, a, t0, nt);", n);
     emit(e, "%s_weight_grad_winograd_g(dout, E, a, t0, nt);", n);
+    if (pl->l->a.bias) {
+        emit_open(e, "if (a == 1) {   /* E[5] (row 1, column 1) is each 2×2 block's sum: dL/dbias, from this task */");
+        emit_open(e, "for (int v = 0; v < @NV; v++) {");
+        emit(e, "%s_vf sum = {0};", n);
+        emit(e, "for (int t = 0; t < nt; t++) sum += *(const %s_vf *)(E + @WW_EROW + (size_t)t * @OC + v * @VL);", n);
+        emit(e, "%s_vf *p = (%s_vf *)(dbias + v * @VL);", n, n);
+        emit(e, "*p = first ? sum : *p + sum;");
+        emit_close(e, "v");
+        emit_close(e, NULL);
+    } else {
+        emit(e, "(void)dbias;");
+    }
     emit_open(e, "for (int j = 0; j < 4; j++) {");
     emit(e, "const float *restrict vx = V + (size_t)j * @WW_VROW, *restrict ex = E + (size_t)j * @WW_EROW;");
     emit(e, "float *restrict mx = m + (size_t)(4 * a + j) * @IC * @OC;");
@@ -464,6 +476,7 @@ void emit_conv_winograd_weight_grad(Emitter *e, const PlanLayer *pl)
     emit(e, "/* dL/dweight by Winograd F(2×2,3×3): M summed over the batch, four tasks (the rows a of ξ), then");
     emit(e, "   dL/dweight = Gᵀ M G */");
     emit(e, "float *restrict m = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WINO;   /* M[16][@IC][@OC] */");
+    emit(e, "float *restrict dbias = %s;", pl->l->a.bias ? "c->grads + @BIAS" : "NULL");
     emit(e, "#pragma omp parallel");
     emit_open(e, "{");
     emit(e, "float V[4 * @WW_VROW] __attribute__((aligned(64)));   /* this thread's, on its stack */");
@@ -475,9 +488,9 @@ void emit_conv_winograd_weight_grad(Emitter *e, const PlanLayer *pl)
     emit(e, "const float *restrict g = dout + (size_t)b * @OH * @OW * @OC;");
     emit(e, "int t0 = 0;");
     emit(e, "for (; t0 + @WW_CHUNK <= @TILES; t0 += @WW_CHUNK)");
-    emit(e, "    %s_weight_grad_winograd_chunk(img, g, m, V, E, a, t0, @WW_CHUNK, b == 0 && t0 == 0);", n);
+    emit(e, "    %s_weight_grad_winograd_chunk(img, g, m, dbias, V, E, a, t0, @WW_CHUNK, b == 0 && t0 == 0);", n);
     emit(e, "if (t0 < @TILES)");
-    emit(e, "    %s_weight_grad_winograd_chunk(img, g, m, V, E, a, t0, @TILES %% @WW_CHUNK, b == 0 && t0 == 0);", n);
+    emit(e, "    %s_weight_grad_winograd_chunk(img, g, m, dbias, V, E, a, t0, @TILES %% @WW_CHUNK, b == 0 && t0 == 0);", n);
     emit_close(e, "a");
     emit_close(e, "b");
     emit_close(e, NULL);
