@@ -49,9 +49,22 @@ static FcTile fc_tile(const Emitter *e, const Layer *l)
     return f;
 }
 
+/* dL/din with more outputs than PLAN_FC_DIN_TRANSPOSED: vectors over the
+ * images instead (dL/dout transposed to [o][b] for a group of 4 vectors of
+ * images, on the stack), a tile of input rows broadcasting their weights.
+ * Each weight row is read once, contiguously, and no dot product ends in a
+ * horizontal sum; the sums come out as [i][b] and are stored lane by lane. */
+static bool din_over_images(const Emitter *e, const PlanLayer *pl)
+{
+    return pl->wt_off < 0 && (long)pl->l->out.c * 4 * e->vlen * 4 <= PLAN_STACK_BUFFER_MAX_BYTES;
+}
+
 void emit_fc_tile_constants(Emitter *e, const PlanLayer *pl)
 {
     if (pl->wt_off >= 0) emit(e, "@WT = %ld,   /* weights transposed to [o][i], at acts + B*ACT_PER_IMAGE */", pl->wt_off);
+    if (din_over_images(e, pl))
+        emit(e, "@GB = %d, @GV = 4, @TI = %d,   /* dL/din: groups of @GB images in 4 vectors, tiles of @TI input rows */",
+             4 * e->vlen, emit_tile_size(e, 4, pl->l->in.h * pl->l->in.w * pl->l->in.c));
     FcTile f = fc_tile(e, pl->l);
     if (!f.vl) return;
     emit(e, "@VL = %d, @NV = %d, @OT = %d, @TB = %d, @CT = %d,   /* tiles: @OT outputs × @TB images, × @CT inputs */",
@@ -242,6 +255,56 @@ static void emit_fc_input_grad_tile(Emitter *e, const PlanLayer *pl)
     emit_blank(e);
 }
 
+/* The dL/din tile for many outputs: ti input rows × @GV vectors of images, over o. */
+static void emit_fc_input_grad_rows(Emitter *e, const PlanLayer *pl)
+{
+    const char *n = pl->l->name;
+    char vt[64], vec[160];
+    snprintf(vt, sizeof vt, "%s_gvf", n);
+    emit(e, "typedef float %s_gvf __attribute__((vector_size(CNN_VLEN * sizeof(float)), aligned(4)));", n);
+    emit_blank(e);
+    emit(e, "/* %s: dL/din[b, i0 + t] for ti input rows t and nb images: Σ_o w[i0 + t, o] · gt[o, b], with gt", n);
+    emit(e, "   dL/dout transposed ([o][@GB], zeros past nb); d points at the group's first image */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_input_grad_rows(const float *restrict weight,", n);
+    emit(e, "    const float *restrict gt, float *restrict d, const int i0, const int ti, const int nb)");
+    emit_open(e, "{");
+    emit(e, "enum { IN = @IH * @IW * @IC };");
+    emit(e, "%s acc[@TI][@GV];", vt);
+    emit_tile_zero(e, vt, "ti", "@GV");
+    emit_open(e, "for (int o = 0; o < @OC; o++) {");
+    snprintf(vec, sizeof vec, "*(const %s *)(gt + (size_t)o * @GB + v * CNN_VLEN)", vt);
+    emit_tile_update(e, vt, "@GV", vec, "ti", "weight[(size_t)(i0 + t) * @OC + o]");
+    emit_close(e, "o");
+    emit(e, "float sums[@GB][@TI];   /* [b][t]: each image's ti sums, then stored together */");
+    emit(e, "for (int t = 0; t < ti; t++)");
+    emit(e, "    for (int v = 0; v < @GV; v++)");
+    emit(e, "        for (int k = 0; k < CNN_VLEN; k++) sums[v * CNN_VLEN + k][t] = acc[t][v][k];");
+    emit(e, "for (int b = 0; b < nb; b++)");
+    emit(e, "    for (int t = 0; t < ti; t++) d[(size_t)b * IN + i0 + t] = sums[b][t];");
+    emit_close(e, NULL);
+    emit_blank(e);
+}
+
+static void emit_fc_din_over_images(Emitter *e, const PlanLayer *pl)
+{
+    const char *n = pl->l->name;
+    emit(e, "/* dL/din[b,i] = Σ_o w[i,o] · dout[b,o]: @GB images at a time in vectors (dL/dout transposed on the");
+    emit(e, "   stack), threads taking tiles of @TI input rows, each weight row read once */");
+    emit(e, "const float *restrict weight = c->params + @WEIGHT;");
+    emit_open(e, "for (int b0 = 0; b0 < c->batch; b0 += @GB) {");
+    emit(e, "const int nb = c->batch - b0 < @GB ? c->batch - b0 : @GB;");
+    emit(e, "float gt[@OC * @GB] __attribute__((aligned(64)));   /* shared by the threads below */");
+    emit(e, "for (int o = 0; o < @OC; o++)");
+    emit(e, "    for (int t = 0; t < @GB; t++) gt[o * @GB + t] = t < nb ? dout[(size_t)(b0 + t) * @OC + o] : 0.0f;");
+    emit(e, "float *restrict d = din + (size_t)b0 * IN;");
+    emit(e, "#pragma omp parallel for");
+    emit_open(e, "for (int i0 = 0; i0 < IN; i0 += @TI) {");
+    emit(e, "if (i0 + @TI <= IN) %s_input_grad_rows(weight, gt, d, i0, @TI, nb);", n);
+    emit(e, "else %s_input_grad_rows(weight, gt, d, i0, IN %% @TI, nb);", n);
+    emit_close(e, "i0");
+    emit_close(e, "b0");
+}
+
 /* dL/din with few outputs: vectors over the inputs, from the weights
  * transposed to [o][i] (plan.c reserves them), tiles of FC_BLOCK images. */
 static void emit_fc_din_transposed(Emitter *e, const PlanLayer *pl)
@@ -278,6 +341,7 @@ void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     const Layer *l = pl->l;
     if (fc_tile(e, l).vl) emit_fc_weight_grad_tile(e, pl);
     if (pl->wt_off >= 0) emit_fc_input_grad_tile(e, pl);
+    else if (din_over_images(e, pl)) emit_fc_input_grad_rows(e, pl);
     emit_backward_open(e, pl, true, false);
     emit(e, "enum { IN = @IH * @IW * @IC };");
     if (l->a.bias) {
@@ -307,6 +371,10 @@ void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     if (pl->wt_off >= 0) {
         emit_din_open(e, pl);
         emit_fc_din_transposed(e, pl);
+        emit_din_close(e, pl);
+    } else if (din_over_images(e, pl)) {
+        emit_din_open(e, pl);
+        emit_fc_din_over_images(e, pl);
         emit_din_close(e, pl);
     } else {
         emit_din_open(e, pl);

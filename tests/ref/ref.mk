@@ -28,3 +28,5 @@ ref-test: $(REF_BIN) $(B)/cnnc $(B)/libcnnrt.a
 	@rm -rf $(REF_DIR)-b37
 	/usr/bin/python3 tests/ref/reference.py suite $(REF_DIR)-b37 $(REF_B37_MODELS) --size 37
 	$(REF_BIN) $(abspath $(REF_DIR))-b37 $(abspath $(B)/cnnc)
+	@# and with 8-float vectors: fc dL/din then takes images in groups of 32 (32 + 5)
+	CNNC_VLEN=8 $(REF_BIN) $(abspath $(REF_DIR))-b37 $(abspath $(B)/cnnc)
