@@ -213,7 +213,7 @@ def main():
           " FLOPs (3 x 2 x MACs per image) over the measured FMA peak.")
     print("\nconv layers, 1 thread, batch 64 training (bench --layers): share of the FMA peak"
           "\n(target: >= 70% forward and backward where a layer has >= 16 output channels;"
-          "\n W: forward and dL/din by Winograd F(2x2,3x3), 2.25x fewer multiplications, so its share"
+          "\n W: forward, dL/din and dL/dweight by Winograd F(2x2,3x3), 2.25x fewer multiplications, so its share"
           "\n counts the direct convolution's FLOPs: an effective rate, which can pass 100%)")
     for r in layer_rows:
         mark = "" if r["out_channels"] < 16 else (
