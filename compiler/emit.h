@@ -73,6 +73,7 @@ int emit_tile_size(const Emitter *e, long nv, long limit);
 void emit_fc_tile_constants(Emitter *e, const PlanLayer *pl);
 /* The register tile's zeroing and rank-1 update (emit_conv_tiled.c explains). */
 void emit_tile_zero(Emitter *e, const char *vtype, const char *rows, const char *nv);
+void emit_tile_begin(Emitter *e, const char *vtype, const char *capacity, const char *rows, const char *nv);
 void emit_tile_update(Emitter *e, const char *vtype, const char *nv, const char *vector, const char *rows,
                       const char *scalar);
 

@@ -34,10 +34,17 @@ int emit_tile_size(const Emitter *e, long nv, long limit)
 
 /* Every register-tiled kernel's two steps, emitted the same way:
  *   emit_tile_zero:   for t < rows: for v < nv: acc[t][v] = 0
+ *   emit_tile_begin:  vtype acc[capacity][nv], then emit_tile_zero
  *   emit_tile_update: vtype w[nv] = the nv vectors `vector` (an expression in v);
  *                     for t < rows: { const float s = `scalar` (in t); acc[t][v] += s · w[v] }
  * one rank-1 update of the tile: nv vector loads and `rows` broadcasts feed
  * rows·nv FMAs. */
+void emit_tile_begin(Emitter *e, const char *vtype, const char *capacity, const char *rows, const char *nv)
+{
+    emit(e, "%s acc[%s][%s];", vtype, capacity, nv);
+    emit_tile_zero(e, vtype, rows, nv);
+}
+
 void emit_tile_zero(Emitter *e, const char *vtype, const char *rows, const char *nv)
 {
     emit(e, "for (int t = 0; t < %s; t++)", rows);
@@ -373,8 +380,7 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
     emit_open(e, "{");
     char vt[64], vec[128];
     snprintf(vt, sizeof vt, "%s_vf", n);
-    emit(e, "%s acc[@CT][@NV];", vt);
-    emit_tile_zero(e, vt, "ct", "@NV");
+    emit_tile_begin(e, vt, "@CT", "ct", "@NV");
     dout_tail = dout_tail && weights_padded(e, pl);
     if (dout_tail) {
         emit(e, "/* dL/dout is read in whole vectors: the lanes past @OC read the next pixel's channels and are");
@@ -532,8 +538,7 @@ static void emit_input_grad_tile(Emitter *e, const PlanLayer *pl)
     emit_open(e, "{");
     char vt[64], vec[128];
     snprintf(vt, sizeof vt, "%s_ivf", n);
-    emit(e, "%s acc[@TXI][@NIV];", vt);
-    emit_tile_zero(e, vt, "tx", "@NIV");
+    emit_tile_begin(e, vt, "@TXI", "tx", "@NIV");
     emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
     emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
     emit(e, "const float *restrict g = dpad + ((size_t)(iy + (@KH - 1 - ky) * @DH) * @DPAD_W + ix + (@KW - 1 - kx) * @DW) * @OC;");

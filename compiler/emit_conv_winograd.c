@@ -183,8 +183,9 @@ static void emit_multiply_tile(Emitter *e, const PlanLayer *pl, const WinoDir *d
     emit(e, "static inline __attribute__((always_inline)) void %s_%s_winograd_tile(const float *restrict vx,", n, d->fn);
     emit(e, "    const float *restrict ux, float *restrict mx, const int tx)");
     emit_open(e, "{");
-    emit(e, "%s acc[@%s_TX][@%s_NV];", vt, k, k);
-    emit_tile_zero(e, vt, "tx", nv);
+    char cap[32];
+    snprintf(cap, sizeof cap, "@%s_TX", k);
+    emit_tile_begin(e, vt, cap, "tx", nv);
     emit_open(e, "for (int ci = 0; ci < @%s_CI; ci++) {", k);
     snprintf(vec, sizeof vec, "*(const %s *)(ux + (size_t)ci * @%s_CO + v * @VL)", vt, k);
     snprintf(scalar, sizeof scalar, "vx[(size_t)t * @%s_CI + ci]", k);
@@ -427,8 +428,7 @@ void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl)
     emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_winograd_tile(const float *restrict vx,", n);
     emit(e, "    const float *restrict ex, float *restrict mx, const int ci0, const int ct, const int nt, const int first)");
     emit_open(e, "{");
-    emit(e, "%s acc[@WW_CT][@NV];", vt);
-    emit_tile_zero(e, vt, "ct", "@NV");
+    emit_tile_begin(e, vt, "@WW_CT", "ct", "@NV");
     emit_open(e, "for (int k = 0; k < nt; k++) {   /* tiles; t counts the rows */");
     snprintf(vec, sizeof vec, "*(const %s *)(ex + (size_t)k * @OC + v * @VL)", vt);
     emit_tile_update(e, vt, "@NV", vec, "ct", "vx[(size_t)k * @IC + ci0 + t]");

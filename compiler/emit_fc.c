@@ -87,8 +87,7 @@ static void emit_fc_tiled_forward(Emitter *e, const PlanLayer *pl)
     emit(e, "enum { IN = @IH * @IW * @IC };");
     char vt[64], vec[128];
     snprintf(vt, sizeof vt, "%s_vf", n);
-    emit(e, "%s acc[@TB][@NV];", vt);
-    emit_tile_zero(e, vt, "tb", "@NV");
+    emit_tile_begin(e, vt, "@TB", "tb", "@NV");
     emit_open(e, "for (int i = i0; i < i0 + ni; i++) {");
     snprintf(vec, sizeof vec, "*(const %s *)(weight + (size_t)i * @OC + v * @VL)", vt);
     emit_tile_update(e, vt, "@NV", vec, "tb", "in[(size_t)t * IN + i]");
@@ -193,8 +192,7 @@ static void emit_fc_weight_grad_tile(Emitter *e, const PlanLayer *pl)
     emit(e, "enum { IN = @IH * @IW * @IC };");
     char vt[64], vec[128];
     snprintf(vt, sizeof vt, "%s_vf", n);
-    emit(e, "%s acc[@CT][@NV];", vt);
-    emit_tile_zero(e, vt, "ct", "@NV");
+    emit_tile_begin(e, vt, "@CT", "ct", "@NV");
     emit_open(e, "for (int b = 0; b < batch; b++) {");
     snprintf(vec, sizeof vec, "*(const %s *)(dout + (size_t)b * @OC + v * @VL)", vt);
     emit_tile_update(e, vt, "@NV", vec, "ct", "in[(size_t)b * IN + t]");
@@ -243,8 +241,9 @@ static void emit_fc_input_grad_tile(Emitter *e, const PlanLayer *pl)
     emit(e, "    const float *restrict wt, float *restrict din, const int i0, const int nb)");
     emit_open(e, "{");
     emit(e, "enum { IN = @IH * @IW * @IC };");
-    emit(e, "%s acc[%d][%d];", vt, FC_BLOCK, ni);
-    emit_tile_zero(e, vt, "nb", nis);
+    char cap[16];
+    snprintf(cap, sizeof cap, "%d", FC_BLOCK);
+    emit_tile_begin(e, vt, cap, "nb", nis);
     emit_open(e, "for (int o = 0; o < @OC; o++) {");
     snprintf(vec, sizeof vec, "*(const %s *)(wt + (size_t)o * IN + i0 + v * CNN_VLEN)", vt);
     emit_tile_update(e, vt, nis, vec, "nb", "dout[(size_t)t * @OC + o]");
@@ -269,8 +268,7 @@ static void emit_fc_input_grad_rows(Emitter *e, const PlanLayer *pl)
     emit(e, "    const float *restrict gt, float *restrict d, const int i0, const int ti, const int nb)");
     emit_open(e, "{");
     emit(e, "enum { IN = @IH * @IW * @IC };");
-    emit(e, "%s acc[@TI][@GV];", vt);
-    emit_tile_zero(e, vt, "ti", "@GV");
+    emit_tile_begin(e, vt, "@TI", "ti", "@GV");
     emit_open(e, "for (int o = 0; o < @OC; o++) {");
     snprintf(vec, sizeof vec, "*(const %s *)(gt + (size_t)o * @GB + v * CNN_VLEN)", vt);
     emit_tile_update(e, vt, "@GV", vec, "ti", "weight[(size_t)(i0 + t) * @OC + o]");
