@@ -130,16 +130,20 @@ static bool merge_taps(const Layer *l)
  * gradient vectors (up to 12: rows share each dL/dout load, so more rows
  * per pass means fewer loads), split evenly, so that 9 rows run as one
  * tile of 9 rather than 8 and a tile of 1 that costs a whole pass. */
-static int weight_grad_rows(const Emitter *e, const PlanLayer *pl)
+int emit_weight_grad_rows(const Emitter *e, long nv, long rows)
 {
-    const Layer *l = pl->l;
-    long nv = conv_vec(e, l).nv;
-    long rows = merge_taps(l) ? (long)l->a.kw * l->in.c : l->in.c;   /* per ky (merged) or per tap */
     long most = ((e->vlen == 16 ? 32 : 16) - nv - 2) / nv;
     if (most > 12) most = 12;
     if (most < 1) most = 1;
     long tiles = (rows + most - 1) / most;
     return (int)((rows + tiles - 1) / tiles);
+}
+
+static int weight_grad_rows(const Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    long rows = merge_taps(l) ? (long)l->a.kw * l->in.c : l->in.c;   /* per ky (merged) or per tap */
+    return emit_weight_grad_rows(e, conv_vec(e, l).nv, rows);
 }
 
 /* The weights are read from the zero-padded copy when channels do not fill
@@ -666,10 +670,10 @@ static void emit_din_gather(Emitter *e, const PlanLayer *pl)
 static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
-    bool wino_dw = emit_conv_winograd(e, pl), winograd = wino_dw && pl->need_din;
-    if (wino_dw) emit_conv_winograd_weight_grad_kernels(e, pl);
+    bool wino = emit_conv_winograd(e, pl), wino_din = wino && pl->need_din;
+    if (wino) emit_conv_winograd_weight_grad_kernels(e, pl);
     else emit_weight_grad_tile(e, pl, !strcmp(pl->out_buf, p->output_buf));
-    if (winograd) emit_conv_winograd_din_kernels(e, pl);
+    if (wino_din) emit_conv_winograd_din_kernels(e, pl);
     else if (din_is_reduce(e, pl)) emit_input_grad_pixel(e, pl);
     else if (din_is_gather(pl)) emit_input_grad_tile(e, pl);
     emit_backward_open(e, pl, pl->pad_off < 0, false);
@@ -679,13 +683,13 @@ static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer 
     } else {
         emit(e, "const float *restrict src = in;");
     }
-    if (wino_dw) {
+    if (wino) {
         emit_conv_winograd_weight_grad(e, pl);   /* and dL/dbias */
     } else {
         emit_bias_grad_shared(e, l);
         emit_weight_grad_tiled(e, pl);
     }
-    if (winograd) {
+    if (wino_din) {
         emit_conv_winograd_din(e, pl);
     } else if (din_is_reduce(e, pl)) {
         emit_din_reduce(e, pl);

@@ -346,15 +346,6 @@ void emit_conv_winograd_din(Emitter *e, const PlanLayer *pl)
  * whatever the thread count.  M lives where U does (@WINO): dL/din transforms its weights
  * only after. */
 
-static long wino_grad_rows(const Emitter *e, const Layer *l)
-{
-    long nv = l->a.n / e->vlen;
-    long most = ((e->vlen == 16 ? 32 : 16) - nv - 2) / nv;
-    if (most > 12) most = 12;
-    long tiles = (l->in.c + most - 1) / most;
-    return (l->in.c + tiles - 1) / tiles;
-}
-
 static long wino_grad_chunk(const Layer *l)
 {
     long ch = WINO_CHUNK_BYTES / (4 * 4 * (l->in.c + l->a.n));   /* 4 rows ξ of V and E */
@@ -366,8 +357,8 @@ void emit_conv_winograd_weight_grad_constants(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     long ch = wino_grad_chunk(l);
-    emit(e, "@WW_CT = %ld, @WW_CHUNK = %ld, @WW_VROW = %ld, @WW_EROW = %ld,   /* dL/dweight: input-channel rows, tiles "
-         "per chunk, floats per ξ in V and E */", wino_grad_rows(e, l), ch, ch * l->in.c + 16, ch * l->a.n + 16);
+    emit(e, "@WW_CT = %d, @WW_CHUNK = %ld, @WW_VROW = %ld, @WW_EROW = %ld,   /* dL/dweight: input-channel rows, tiles "
+         "per chunk, floats per ξ in V and E */", emit_weight_grad_rows(e, l->a.n / e->vlen, l->in.c), ch, ch * l->in.c + 16, ch * l->a.n + 16);
 }
 
 void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl)

@@ -53,7 +53,8 @@ static FcTile fc_tile(const Emitter *e, const Layer *l)
  * images instead (dL/dout transposed to [o][b] for a group of 4 vectors of
  * images, on the stack), a tile of input rows broadcasting their weights.
  * Each weight row is read once, contiguously, and no dot product ends in a
- * horizontal sum; the sums come out as [i][b] and are stored lane by lane. */
+ * horizontal sum; the sums come out as [i][b] and are gathered per image,
+ * then stored together. */
 static bool din_over_images(const Emitter *e, const PlanLayer *pl)
 {
     return pl->wt_off < 0 && (long)pl->l->out.c * 4 * e->vlen * 4 <= PLAN_STACK_BUFFER_MAX_BYTES;
@@ -366,16 +367,12 @@ void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit_close(e, "b");
         emit_close(e, "i");
     }
+    emit_din_open(e, pl);
     if (pl->wt_off >= 0) {
-        emit_din_open(e, pl);
         emit_fc_din_transposed(e, pl);
-        emit_din_close(e, pl);
     } else if (din_over_images(e, pl)) {
-        emit_din_open(e, pl);
         emit_fc_din_over_images(e, pl);
-        emit_din_close(e, pl);
     } else {
-        emit_din_open(e, pl);
         emit(e, "/* dL/din[b,i] = Σ_o dout[b,o] · w[i,o]: threads take %d weight rows at a time, read from", FC_CHUNK);
         emit(e, "   memory once and from cache for every image */");
         emit(e, "const float *restrict weight = c->params + @WEIGHT;");
@@ -393,8 +390,8 @@ void emit_fc_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit_close(e, "i");
         emit_close(e, "b");
         emit_close(e, "i0");
-        emit_din_close(e, pl);
     }
+    emit_din_close(e, pl);
     emit_close(e, NULL);
 }
 
