@@ -145,7 +145,7 @@ static long conv_dpad_floats(const Layer *l)
 static bool conv_din_gathers(const PlanLayer *q)
 {
     const Layer *l = q->l;
-    return q->wt_off >= 0 && l->a.sh == 1 && l->a.sw == 1 && l->a.ph <= (l->a.kh - 1) * l->a.dh &&
+    return q->need_din && l->a.sh == 1 && l->a.sw == 1 && l->a.ph <= (l->a.kh - 1) * l->a.dh &&
            l->a.pw <= (l->a.kw - 1) * l->a.dw && conv_dpad_floats(l) * 4 <= PLAN_STACK_BUFFER_MAX_BYTES;
 }
 
@@ -178,19 +178,20 @@ static void plan_conv_scratch(Planner *pl, PlanLayer *q)
         q->pad_off = 0;     /* packed later */
         pl->pad_life[l->id] = new_lifetime(pl, (l->in.h + 2L * l->a.ph) * (l->in.w + 2L * l->a.pw) * l->in.c);
     }
-    if (q->need_din) {   /* rows of input channels padded to whole vectors of any width (8 or 16) */
-        q->wt_off = p->act_fixed;
-        p->act_fixed += (long)l->a.kh * l->a.kw * ((l->in.c + 15) / 16 * 16) * l->a.n;
-    }
     q->din_gather = conv_din_gathers(q);
+    /* The direct dL/din reads the weights transposed (rows of input channels
+     * padded to whole vectors of any width, 8 or 16); the Winograd kernels
+     * keep their transformed weights and dL/dweight's sums.  The emitter
+     * takes one or the other for a layer, so the two share floats. */
+    long wt = q->need_din ? (long)l->a.kh * l->a.kw * ((l->in.c + 15) / 16 * 16) * l->a.n : 0;
+    long wino = plan_conv_winograd(q) ? 16L * l->in.c * l->a.n : 0;
+    if (wt) q->wt_off = p->act_fixed;
+    if (wino) q->wino_off = p->act_fixed;
+    p->act_fixed += wt > wino ? wt : wino;
     if (l->a.n % 16 != 0) {   /* room for any vector width the emitter picks: 8 or 16 */
         long ocp = (l->a.n + 15) / 16 * 16;
         q->wpad_off = p->act_fixed;
         p->act_fixed += ((long)l->a.kh * l->a.kw * l->in.c + 1) * ocp;
-    }
-    if (plan_conv_winograd(q)) {
-        q->wino_off = p->act_fixed;
-        p->act_fixed += 16 * l->in.c * l->a.n;
     }
 }
 

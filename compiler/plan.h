@@ -56,7 +56,8 @@ typedef struct PlanLayer {
                                   whole vectors (emit_conv_tiled.c), else -1 */
     long wino_off;             /* conv that Winograd F(2×2, 3×3) fits (plan_conv_winograd): batch-
                                   independent floats for its transformed weights [16][IC][OC],
-                                  or dL/dweight's sums M in backward (emit_conv_winograd.c), else -1 */
+                                  or dL/dweight's sums M in backward (emit_conv_winograd.c), else -1;
+                                  the same floats as wt_off (a layer's kernels use one or the other) */
     bool in_place;             /* relu writing over its input's buffer (see plan.c) */
     bool fused_relu;           /* conv whose in-place relu its forward applies as it stores */
     const char *done_by;       /* relu: the conv that applies it (fused_relu), else NULL */
