@@ -162,21 +162,25 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
          cv.vl, cv.nv, cv.last, cv.vl * cv.nv, l->a.n, cv.nv, cv.nv > 1 ? "s" : "", cv.vl, cv.last);
     emit(e, "@SRC_H = %ld, @SRC_W = %ld,   /* the input with its padding */", l->in.h + 2L * l->a.ph,
          l->in.w + 2L * l->a.pw);
-    emit(e, "@TX = %d, @CT = %d,   /* register tiles: output pixels, input channels */",
-         emit_tile_size(e, cv.nv, l->out.w), weight_grad_rows(e, pl));
+    bool wino = emit_conv_winograd(e, pl);   /* then the direct kernels' tiles and transposed weights are not used */
+    if (!wino)
+        emit(e, "@TX = %d, @CT = %d,   /* register tiles: output pixels, input channels */",
+             emit_tile_size(e, cv.nv, l->out.w), weight_grad_rows(e, pl));
     if (pl->pad_off >= 0) emit(e, "@PADDED = %ld,   /* the zero-padded input: acts + B*%ld */", pl->pad_off, pl->pad_off);
-    if (pl->wt_off >= 0) emit(e, "@WT = %ld,   /* transposed weights, at acts + B*ACT_PER_IMAGE */", pl->wt_off);
+    if (pl->wt_off >= 0 && !wino)
+        emit(e, "@WT = %ld,   /* transposed weights, at acts + B*ACT_PER_IMAGE */", pl->wt_off);
     if (din_is_gather(pl) && !din_is_reduce(e, pl)) {
         ConvVec iv = channel_vec(e, l->in.c);
-        emit(e, "@IVL = %d, @NIV = %d, @ILAST = %d, @ICP = %d, @TXI = %d,   /* dL/din: input channels in vectors, "
-             "a tile of @TXI pixels */", iv.vl, iv.nv, iv.last, iv.vl * iv.nv, emit_tile_size(e, iv.nv, l->in.w));
+        if (!wino)
+            emit(e, "@IVL = %d, @NIV = %d, @ILAST = %d, @ICP = %d, @TXI = %d,   /* dL/din: input channels in vectors, "
+                 "a tile of @TXI pixels */", iv.vl, iv.nv, iv.last, iv.vl * iv.nv, emit_tile_size(e, iv.nv, l->in.w));
         emit(e, "@DPAD_H = %ld, @DPAD_W = %ld,   /* dL/dout with margins: (@KH−1)·@DH − @PH rows, (@KW−1)·@DW − @PW "
              "columns */", l->in.h + (long)(l->a.kh - 1) * l->a.dh, l->in.w + (long)(l->a.kw - 1) * l->a.dw);
     }
     if (weights_padded(e, pl))
         emit(e, "@WPAD = %ld,   /* weights and bias padded to @OCP channels, at acts + B*ACT_PER_IMAGE */",
              pl->wpad_off);
-    if (emit_conv_winograd(e, pl)) {
+    if (wino) {
         emit_conv_winograd_constants(e, pl);
         emit_conv_winograd_weight_grad_constants(e, pl);
     }
