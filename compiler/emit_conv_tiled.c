@@ -7,7 +7,9 @@
  *   forward        TX output pixels × all output channels, over (ky, kx, ci)
  *   dL/dweight     CT input channels × all output channels, over (b, y, x)
  *   dL/din         all input channels of one padded input pixel, over co,
- *                  from weights transposed to [ky][kx][co][ci]
+ *                  from weights transposed to [ky][kx][co][ci]; or with few
+ *                  input channels, TY rows × all input channels, each vector
+ *                  over 16 pixels of a row (din_is_rows)
  * The input is first copied into a zero-padded buffer (kept for dL/dweight),
  * so no inner loop tests bounds.  Every conv takes the forward and dL/dweight
  * kernels: each layer picks its vector width (conv_vec), and output channels
@@ -132,6 +134,60 @@ static bool din_is_reduce(const Emitter *e, const PlanLayer *pl)
            l->out.h * l->out.w * cv.nv * cv.vl * 4 <= PLAN_STACK_BUFFER_MAX_BYTES;
 }
 
+/* Few input channels with stride 1 (lenet5's 6, kaggle-digits' 8): vectors
+ * over input channels would fill 6 or 8 of a machine vector's 16 lanes, so
+ * dL/din runs in vectors over the input pixels of a row instead, @PVL at a
+ * time, from dL/dout copied per image into channel planes with zero margins
+ * (so a tap's pixels are one unaligned load), each weight broadcast.  Taken
+ * when a row fills the lanes better than the channels do, and when the
+ * registers hold @IC sums for at least 2 rows. */
+/* Rows of dL/dout that tile ty rows from iy reads for some row: taps that read
+ * only the zero margin are skipped, so a valid conv's edge tiles do less. */
+static long din_rows_taps(const Layer *l, long iy, long ty)
+{
+    long taps = 0;
+    for (long ky = 0; ky < l->a.kh; ky++) {
+        long oy = iy + l->a.ph - ky * l->a.dh;
+        if (oy + ty - 1 >= 0 && oy < l->out.h) taps++;
+    }
+    return taps;
+}
+
+/* @TY: at most what the registers hold (@TY × @IC sums, @TY loaded vectors,
+ * one broadcast), and of those the height that reads the fewest margin rows
+ * (lenet5's conv2, 5×5 without padding: 54 row-taps in tiles of 2, 60 in
+ * tiles of 4, 50 needed), the larger on a tie; 0 when not even 2 fit. */
+static int din_rows_tile(const Emitter *e, const Layer *l)
+{
+    int regs = e->vlen == 16 ? 32 : 16, most = (regs - 1) / ((int)l->in.c + 1), best = 0;
+    long best_work = 0;
+    for (int ty = 2; ty <= most && ty <= l->in.h; ty++) {
+        long work = 0;
+        for (long iy = 0; iy < l->in.h; iy += ty) {
+            long rows = l->in.h - iy < ty ? l->in.h - iy : ty;
+            work += rows * din_rows_taps(l, iy, rows);
+        }
+        if (!best || work <= best_work) best = ty, best_work = work;
+    }
+    return best;
+}
+
+static long din_rows_plane_w(const Emitter *e, const Layer *l)
+{
+    long xv = (l->in.w + e->vlen - 1) / e->vlen;
+    return xv * e->vlen + (long)(l->a.kw - 1) * l->a.dw;
+}
+
+static bool din_is_rows(const Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    if (!pl->din_gather || emit_conv_winograd(e, pl) || din_rows_tile(e, l) < 2) return false;
+    long vl = e->vlen, xv = (l->in.w + vl - 1) / vl, cv = (l->in.c + vl - 1) / vl;
+    double row_fill = (double)l->in.w / (double)(xv * vl), channel_fill = (double)l->in.c / (double)(cv * vl);
+    long plane = (l->in.h + (long)(l->a.kh - 1) * l->a.dh) * din_rows_plane_w(e, l);
+    return row_fill > channel_fill && row_fill >= 0.5 && l->a.n * plane * 4 <= PLAN_STACK_BUFFER_MAX_BYTES;
+}
+
 /* dL/dweight rows (kx, ci) of one ky are consecutive in [ky][kx][ci][co], and
  * with column dilation 1 so are the input values they multiply: the tiles
  * then run over kx·IC + ci together, so a first layer's 5 taps × 1 channel
@@ -185,7 +241,13 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
     if (pl->pad_off >= 0) emit(e, "@PADDED = %ld,   /* the zero-padded input: acts + B*%ld */", pl->pad_off, pl->pad_off);
     if (pl->wt_off >= 0 && !wino)
         emit(e, "@WT = %ld,   /* transposed weights, at acts + B*ACT_PER_IMAGE */", pl->wt_off);
-    if (din_is_gather(pl) && !din_is_reduce(e, pl)) {
+    if (din_is_rows(e, pl)) {
+        emit(e, "@PVL = %d, @TY = %d,   /* dL/din: vectors of @PVL input pixels, tiles of @TY rows */", e->vlen,
+             din_rows_tile(e, l));
+        emit(e, "@DPAD_H = %ld, @DPAD_W = %ld,   /* dL/dout's channel planes with margins: (@KH−1)·@DH − @PH rows, "
+             "(@KW−1)·@DW − @PW columns, zeros to the right for the last vector's taps */",
+             l->in.h + (long)(l->a.kh - 1) * l->a.dh, din_rows_plane_w(e, l));
+    } else if (din_is_gather(pl) && !din_is_reduce(e, pl)) {
         ConvVec iv = channel_vec(e, l->in.c);
         if (!wino)
             emit(e, "@IVL = %d, @NIV = %d, @ILAST = %d, @ICP = %d, @TXI = %d,   /* dL/din: input channels in vectors, "
@@ -687,6 +749,86 @@ static void emit_din_gather(Emitter *e, const PlanLayer *pl)
     emit_close(e, "b");
 }
 
+/* dL/din[b,iy,ix,ci] = Σ_{ky,kx,co} dout[b, iy+PH−ky·DH, ix+PW−kx·DW, co] · w[tap,ci,co], as
+ * emit_input_grad_tile's gather, but with the lanes over ix: acc[ci][r] holds
+ * @PVL pixels of row iy+r, and each weight is one broadcast. */
+static void emit_input_grad_rows(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    const char *n = l->name;
+    emit(e, "typedef float %s_pvf __attribute__((vector_size(@PVL * sizeof(float)), aligned(4)));", n);
+    emit_blank(e);
+    emit(e, "/* %s: dL/din for ty rows from iy and the @PVL input pixels of each from x0 (nx of them inside", n);
+    emit(e, "   the image), all @IC channels, at pd = din at (iy, x0); gp holds dL/dout as [@OC][@DPAD_H][@DPAD_W]");
+    emit(e, "   with zero margins, so tap (ky, kx) of the pixels is one vector at row iy+r+(@KH−1−ky)·@DH */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_input_grad_rows(const float *restrict gp,", n);
+    emit(e, "    const float *restrict weight, float *restrict pd, const int iy, const int x0, const int ty, const int nx)");
+    emit_open(e, "{");
+    emit(e, "%s_pvf acc[@IC][@TY];", n);
+    emit(e, "for (int ci = 0; ci < @IC; ci++)");
+    emit(e, "    for (int r = 0; r < ty; r++) acc[ci][r] = (%s_pvf){0};", n);
+    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    emit(e, "const int oy = iy + @PH - ky * @DH;   /* the dL/dout row tap ky reads for row iy */");
+    emit(e, "if (oy + ty - 1 < 0 || oy >= @OH) continue;   /* every row's tap is in the zero margin */");
+    emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
+    emit(e, "const int ox = x0 + @PW - kx * @DW;");
+    emit(e, "if (ox + nx - 1 < 0 || ox >= @OW) continue;");
+    emit(e, "const float *restrict g = gp + (size_t)(iy + (@KH - 1 - ky) * @DH) * @DPAD_W + x0 + (@KW - 1 - kx) * @DW;");
+    emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
+    emit_open(e, "for (int co = 0; co < @OC; co++) {");
+    emit(e, "%s_pvf row[@TY];", n);
+    emit(e, "for (int r = 0; r < ty; r++) row[r] = *(const %s_pvf *)(g + ((size_t)co * @DPAD_H + r) * @DPAD_W);", n);
+    emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+    emit(e, "const float s = wk[ci * @OC + co];");
+    emit(e, "for (int r = 0; r < ty; r++) acc[ci][r] += s * row[r];");
+    emit_close(e, "ci");
+    emit_close(e, "co");
+    emit_close(e, "kx");
+    emit_close(e, "ky");
+    emit(e, "/* lanes are pixels here, channels in din: turn each row's @IC vectors into nx pixels */");
+    emit_open(e, "for (int r = 0; r < ty; r++) {");
+    emit(e, "float lanes[@IC][@PVL] __attribute__((aligned(64)));");
+    emit(e, "for (int ci = 0; ci < @IC; ci++) *(%s_pvf *)lanes[ci] = acc[ci][r];", n);
+    emit(e, "for (int j = 0; j < nx; j++)");
+    emit(e, "    for (int ci = 0; ci < @IC; ci++) pd[((size_t)r * @IW + j) * @IC + ci] = lanes[ci][j];");
+    emit_close(e, "r");
+    emit_close(e, NULL);
+    emit_blank(e);
+}
+
+/* Per image: dL/dout into channel planes with zero margins on the thread's
+ * stack, then tiles of @TY rows × @PVL pixels, and the relu mask per row. */
+static void emit_din_rows(Emitter *e, const PlanLayer *pl)
+{
+    const char *n = pl->l->name;
+    emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, gathered in vectors over pixels */");
+    emit(e, "const float *restrict weight = c->params + @WEIGHT;");
+    emit_batch_loop(e);
+    emit(e, "float gp[@OC * @DPAD_H * @DPAD_W] __attribute__((aligned(64)));   /* this thread's, on its stack */");
+    emit(e, "const float *restrict g = dout + (size_t)b * @OH * @OW * @OC;");
+    emit(e, "memset(gp, 0, sizeof gp);");
+    emit(e, "for (int y = 0; y < @OH; y++)");
+    emit(e, "    for (int x = 0; x < @OW; x++)");
+    emit(e, "        for (int co = 0; co < @OC; co++)");
+    emit(e, "            gp[((size_t)co * @DPAD_H + y + (@KH - 1) * @DH - @PH) * @DPAD_W + x + (@KW - 1) * @DW - @PW] = "
+            "g[((size_t)y * @OW + x) * @OC + co];");
+    emit_open(e, "for (int iy0 = 0; iy0 < @IH; iy0 += @TY) {");
+    emit_open(e, "for (int x0 = 0; x0 < @IW; x0 += @PVL) {");
+    emit(e, "float *restrict pd = din + (((size_t)b * @IH + iy0) * @IW + x0) * @IC;");
+    emit(e, "const int nx = @IW - x0 < @PVL ? @IW - x0 : @PVL;");
+    emit(e, "if (iy0 + @TY <= @IH) %s_input_grad_rows(gp, weight, pd, iy0, x0, @TY, nx);", n);
+    emit(e, "else %s_input_grad_rows(gp, weight, pd, iy0, x0, @IH %% @TY, nx);", n);
+    emit_close(e, "x0");
+    if (pl->relu_mask) {
+        emit_open(e, "for (int iy = iy0; iy < iy0 + @TY && iy < @IH; iy++) {");
+        emit(e, "float *restrict prow = din + ((size_t)b * @IH + iy) * @IW * @IC;");
+        emit_conv_relu_mask(e, "prow", "0", "@IW * @IC");
+        emit_close(e, "iy");
+    }
+    emit_close(e, "iy0");
+    emit_close(e, "b");
+}
+
 static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
@@ -694,6 +836,7 @@ static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer 
     if (wino) emit_conv_winograd_weight_grad_kernels(e, pl);
     else emit_weight_grad_tile(e, pl, !strcmp(pl->out_buf, p->output_buf));
     if (wino_din) emit_conv_winograd_din_kernels(e, pl);
+    else if (din_is_rows(e, pl)) emit_input_grad_rows(e, pl);
     else if (din_is_reduce(e, pl)) emit_input_grad_pixel(e, pl);
     else if (din_is_gather(pl)) emit_input_grad_tile(e, pl);
     emit_backward_open(e, pl, pl->pad_off < 0, false);
@@ -711,6 +854,8 @@ static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer 
     }
     if (wino_din) {
         emit_conv_winograd_din(e, pl);
+    } else if (din_is_rows(e, pl)) {
+        emit_din_rows(e, pl);
     } else if (din_is_reduce(e, pl)) {
         emit_din_reduce(e, pl);
     } else if (din_is_gather(pl)) {
