@@ -452,6 +452,17 @@ static void emit_conv_forward_tiled(Emitter *e, const PlanLayer *pl)
  * floats, which hold this layer's padded weights, follow them); only the
  * model's last layer gets dL/dout from the loss, and reads its last pixels
  * from a zero-padded copy (dout_tail). */
+/* dL/dweight streams each image's dL/dout once per task; an image's dL/dout
+ * past the second-level cache's easy reach (vgg-small's conv1: 128 KiB an
+ * image, 8 MiB a batch) arrives from memory slower than the first task uses
+ * it, so the tiles prefetch the next image's as they go. */
+enum { PREFETCH_DOUT_MIN_BYTES = 64 * 1024 };
+
+static bool prefetch_next_dout(const Layer *l)
+{
+    return l->out.h * l->out.w * l->out.c * 4 >= PREFETCH_DOUT_MIN_BYTES;
+}
+
 static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tail)
 {
     const Layer *l = pl->l;
@@ -459,14 +470,17 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
     emit(e, "/* %s: image b's part of dL/dweight for tap (ky,kx) and ct input channels from ci0 (or, with", n);
     emit(e, "   the taps merged, ct (kx, ci) rows from kx·IC + ci = ci0), all output channels: Σ over its");
     emit(e, "   output pixels of src[b, y·SH+ky·DH, x·SW+kx·DW, ci] · dout[b,y,x,co], stored for the first");
-    emit(e, "   image and added for the others; batch: the images in dout */");
+    emit(e, "   image and added for the others; batch: the images in dout; db: NULL, or dL/dbias, summed");
+    emit(e, "   the same way from the dL/dout vectors the tile loads anyway */");
     emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_tile(const float *restrict src,", n);
     emit(e, "    const float *restrict dout, float *restrict dw, const int b, const int batch, const int ky, const int kx,");
-    emit(e, "    const int ci0, const int ct)");
+    emit(e, "    const int ci0, const int ct, float *restrict db)");
     emit_open(e, "{");
     char vt[64], vec[128];
     snprintf(vt, sizeof vt, "%s_vf", n);
     emit_tile_begin(e, vt, "@CT", "ct", "@NV");
+    emit(e, "%s bias_acc[@NV];", vt);
+    emit(e, "for (int v = 0; v < @NV; v++) bias_acc[v] = (%s){0};", vt);
     dout_tail = dout_tail && weights_padded(e, pl);
     if (dout_tail) {
         emit(e, "/* dL/dout is read in whole vectors: the lanes past @OC read the next pixel's channels and are");
@@ -495,10 +509,27 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
     } else {
         emit(e, "const float *restrict gp = grow + (size_t)x * @OC;");
     }
+    if (prefetch_next_dout(l)) {
+        emit(e, "/* the next image's dL/dout, a cache line at a time: it comes from memory while this image's");
+        emit(e, "   sums keep the FMA units busy, instead of stalling the first task of the next image */");
+        emit(e, "for (int v = 0; v < @NV; v++)");
+        emit(e, "    if (v * @VL %% 16 == 0) __builtin_prefetch(grow + (size_t)@OH * @OW * @OC + (size_t)x * @OC + v * @VL);");
+    }
     snprintf(vec, sizeof vec, "*(const %s *)(gp + v * @VL)", vt);
     emit_tile_update(e, vt, "@NV", vec, "ct", "srow[(size_t)x * @SW * @IC + t]");
+    emit(e, "if (db)");
+    emit(e, "    for (int v = 0; v < @NV; v++) bias_acc[v] += w[v];");
     emit_close(e, "x");
     emit_close(e, "y");
+    emit_open(e, "for (int v = 0; db && v < @NV; v++) {");
+    emit(e, "%s_vf sum = bias_acc[v];", n);
+    emit_open(e, "if (b > 0) {");
+    emit(e, "%s_vf before;", n);
+    emit(e, "%s_load(&before, db, v);", n);
+    emit(e, "sum += before;");
+    emit_close(e, NULL);
+    emit(e, "%s_store(db, v, &sum);", n);
+    emit_close(e, "v");
     emit_open(e, "for (int t = 0; t < ct; t++) {");
     emit_open(e, "for (int v = 0; v < @NV; v++) {");
     emit(e, "%s_vf sum = acc[t][v];", n);
@@ -536,6 +567,7 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
         emit(e, "enum { ROWS = @IC, BLOCKS = (ROWS + @CT - 1) / @CT };");
     }
     emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
+    if (l->a.bias) emit(e, "float *restrict dbias = c->grads + @BIAS;   /* summed by the first task, r = 0 */");
     emit(e, "#pragma omp parallel");
     emit_open(e, "for (int b = 0; b < c->batch; b++) {");
     emit(e, "#pragma omp for schedule(static) nowait");
@@ -549,11 +581,18 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
         emit(e, "const int ky = r / (@KW * BLOCKS), kx = r / BLOCKS %% @KW, r0 = r %% BLOCKS * @CT;");
         emit(e, "float *restrict dw = dweight + ((size_t)(%s) * ROWS + r0) * @OC;", tap(l));
     }
+    /* r = 0 is a whole tile (r0 = 0, @CT <= ROWS); each call site inlines its own copy */
+    const char *otherwise = "";
+    if (l->a.bias) {
+        emit(e, "if (r == 0) %s_weight_grad_tile(src, dout, dw, b, c->batch, ky, kx, r0, @CT, dbias);", n);
+        otherwise = "else ";
+    }
     if (rows % ct == 0) {
-        emit(e, "%s_weight_grad_tile(src, dout, dw, b, c->batch, ky, kx, r0, @CT);", n);
+        emit(e, "%s%s_weight_grad_tile(src, dout, dw, b, c->batch, ky, kx, r0, @CT, NULL);", otherwise, n);
     } else {
-        emit(e, "if (r0 + @CT <= ROWS) %s_weight_grad_tile(src, dout, dw, b, c->batch, ky, kx, r0, @CT);", n);
-        emit(e, "else %s_weight_grad_tile(src, dout, dw, b, c->batch, ky, kx, r0, ROWS %% @CT);", n);
+        emit(e, "%sif (r0 + @CT <= ROWS) %s_weight_grad_tile(src, dout, dw, b, c->batch, ky, kx, r0, @CT, NULL);",
+             otherwise, n);
+        emit(e, "else %s_weight_grad_tile(src, dout, dw, b, c->batch, ky, kx, r0, ROWS %% @CT, NULL);", n);
     }
     emit_close(e, "r");
     emit_close(e, "b");
@@ -831,7 +870,6 @@ static void emit_din_rows(Emitter *e, const PlanLayer *pl)
 
 static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
-    const Layer *l = pl->l;
     bool wino = emit_conv_winograd(e, pl), wino_din = wino && pl->need_din;
     if (wino) emit_conv_winograd_weight_grad_kernels(e, pl);
     else emit_weight_grad_tile(e, pl, !strcmp(pl->out_buf, p->output_buf));
@@ -849,8 +887,7 @@ static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer 
     if (wino) {
         emit_conv_winograd_weight_grad(e, pl);   /* and dL/dbias */
     } else {
-        emit_bias_grad_shared(e, l);
-        emit_weight_grad_tiled(e, pl);
+        emit_weight_grad_tiled(e, pl);   /* and dL/dbias */
     }
     if (wino_din) {
         emit_conv_winograd_din(e, pl);
