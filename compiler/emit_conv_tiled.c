@@ -84,14 +84,29 @@ void emit_tile_update(Emitter *e, const char *vtype, const char *nv, const char 
  * vl floats per vector, nv vectors per pixel, `last` channels in the last. */
 typedef struct ConvVec { int vl, nv, last; } ConvVec;
 
-/* The machine's width (16 with AVX-512), unless 8 pads a small count less:
- * 6 channels fill one 8-float vector to 75%, a 16-float one to 37%. */
-static ConvVec channel_vec(const Emitter *e, long channels)
+/* The machine's width (16 with AVX-512), but 8 for at most 8 channels: either
+ * is one vector, and 8 floats pad less (6 channels fill one 8-float vector
+ * to 75%, a 16-float one to 37%).  Past 8, the fewest vectors: an 8-float
+ * FMA takes a 16-float one's slot, so 20 channels run as 2 × 16, not 3 × 8
+ * (the assignment's conv2 forward 0.109 → 0.081 ms, dL/dweight 0.125 →
+ * 0.097). */
+static ConvVec vectors_of(int vl, long channels)
 {
-    int vl = e->vlen;
-    if (vl == 16 && channels % 16 != 0 && channels < 64 && (channels + 7) / 8 * 8 < (channels + 15) / 16 * 16) vl = 8;
     int nv = (int)((channels + vl - 1) / vl);
     return (ConvVec){vl, nv, (int)(channels - (nv - 1) * vl)};
+}
+
+static ConvVec channel_vec(const Emitter *e, long channels)
+{
+    return vectors_of(e->vlen == 16 && channels <= 8 ? 8 : e->vlen, channels);
+}
+
+/* The width that pads a count least (20 channels: 3 × 8, not 2 × 16), for
+ * din_reduce, whose cost is its per-lane horizontal sums more than its FMAs. */
+static ConvVec fewest_lanes_vec(const Emitter *e, long channels)
+{
+    bool eight = e->vlen == 16 && channels % 16 != 0 && (channels + 7) / 8 * 8 < (channels + 15) / 16 * 16;
+    return vectors_of(eight ? 8 : e->vlen, channels);
 }
 
 /* Output channels: the forward and dL/dweight tiles' vectors. */
@@ -188,6 +203,39 @@ static bool din_is_rows(const Emitter *e, const PlanLayer *pl)
     return row_fill > channel_fill && row_fill >= 0.5 && l->a.n * plane * 4 <= PLAN_STACK_BUFFER_MAX_BYTES;
 }
 
+/* A stride at least the kernel's size (the assignment's 3×3 conv with
+ * stride 3, patch embeddings): the windows do not overlap, so each input
+ * float gets the taps of one output pixel, and a window's row (kx, ci) is
+ * @KW·@IC consecutive floats of din.  dL/din then runs in vectors over those
+ * floats, Σ_co dout · w[ky][co][kx·IC + ci] from weights transposed to that
+ * order, each dout value one broadcast, each window row stored once. */
+static int din_windows_vectors(const Emitter *e, const Layer *l)
+{
+    return (int)(((long)l->a.kw * l->in.c + e->vlen - 1) / e->vlen);
+}
+
+static bool din_is_windows(const Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    return pl->wt_off >= 0 && !pl->din_gather && l->a.sh >= l->a.kh && l->a.sw >= l->a.kw && l->a.dh == 1 &&
+           l->a.dw == 1 && din_windows_vectors(e, l) <= 8;
+}
+
+/* How a conv's dL/din runs: the first of these that fits.  The last is
+ * emit_conv.c's plain loops (and a first layer's dL/dx, when asked for). */
+typedef enum DinKind { DIN_WINOGRAD, DIN_ROWS, DIN_WINDOWS, DIN_REDUCE, DIN_GATHER, DIN_SCATTER, DIN_PLAIN } DinKind;
+
+static DinKind din_kind(const Emitter *e, const PlanLayer *pl)
+{
+    if (pl->need_din && emit_conv_winograd(e, pl)) return DIN_WINOGRAD;
+    if (din_is_rows(e, pl)) return DIN_ROWS;
+    if (din_is_windows(e, pl)) return DIN_WINDOWS;
+    if (din_is_reduce(e, pl)) return DIN_REDUCE;
+    if (din_is_gather(pl)) return DIN_GATHER;
+    if (din_is_tiled(e, pl)) return DIN_SCATTER;
+    return DIN_PLAIN;
+}
+
 /* dL/dweight rows (kx, ci) of one ky are consecutive in [ky][kx][ci][co], and
  * with column dilation 1 so are the input values they multiply: the tiles
  * then run over kx·IC + ci together, so a first layer's 5 taps × 1 channel
@@ -225,6 +273,13 @@ static bool weights_padded(const Emitter *e, const PlanLayer *pl)
     return conv_vec(e, pl->l).last != conv_vec(e, pl->l).vl;
 }
 
+/* The gathering dL/din's buffer: dL/dout with zero margins. */
+static void emit_dpad_constants(Emitter *e, const Layer *l)
+{
+    emit(e, "@DPAD_H = %ld, @DPAD_W = %ld,   /* dL/dout with margins: (@KH−1)·@DH − @PH rows, (@KW−1)·@DW − @PW "
+         "columns */", l->in.h + (long)(l->a.kh - 1) * l->a.dh, l->in.w + (long)(l->a.kw - 1) * l->a.dw);
+}
+
 /* The constants the tiled kernels use, emitted into the model's enum. */
 void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
 {
@@ -241,19 +296,34 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
     if (pl->pad_off >= 0) emit(e, "@PADDED = %ld,   /* the zero-padded input: acts + B*%ld */", pl->pad_off, pl->pad_off);
     if (pl->wt_off >= 0 && !wino)
         emit(e, "@WT = %ld,   /* transposed weights, at acts + B*ACT_PER_IMAGE */", pl->wt_off);
-    if (din_is_rows(e, pl)) {
+    switch (din_kind(e, pl)) {
+    case DIN_ROWS:
         emit(e, "@PVL = %d, @TY = %d,   /* dL/din: vectors of @PVL input pixels, tiles of @TY rows */", e->vlen,
              din_rows_tile(e, l));
         emit(e, "@DPAD_H = %ld, @DPAD_W = %ld,   /* dL/dout's channel planes with margins: (@KH−1)·@DH − @PH rows, "
              "(@KW−1)·@DW − @PW columns, zeros to the right for the last vector's taps */",
              l->in.h + (long)(l->a.kh - 1) * l->a.dh, din_rows_plane_w(e, l));
-    } else if (din_is_gather(pl) && !din_is_reduce(e, pl)) {
+        break;
+    case DIN_WINDOWS: {
+        int nv = din_windows_vectors(e, l);
+        emit(e, "@WVL = %d, @NVW = %d, @WRP = %d, @TXW = %d,   /* dL/din: a window row's @KW·@IC floats in @NVW "
+             "vectors of @WVL, tiles of @TXW windows */", e->vlen, nv, nv * e->vlen, conv_pixel_tile(e, nv, l->out.w));
+        break;
+    }
+    case DIN_REDUCE: {
+        ConvVec rv = fewest_lanes_vec(e, l->a.n);
+        emit(e, "@RVL = %d, @RNV = %d,   /* dL/din: output channels in @RNV vectors of @RVL */", rv.vl, rv.nv);
+        break;
+    }
+    case DIN_GATHER: {
         ConvVec iv = channel_vec(e, l->in.c);
-        if (!wino)
-            emit(e, "@IVL = %d, @NIV = %d, @ILAST = %d, @ICP = %d, @TXI = %d,   /* dL/din: input channels in vectors, "
-                 "a tile of @TXI pixels */", iv.vl, iv.nv, iv.last, iv.vl * iv.nv, conv_pixel_tile(e, iv.nv, l->in.w));
-        emit(e, "@DPAD_H = %ld, @DPAD_W = %ld,   /* dL/dout with margins: (@KH−1)·@DH − @PH rows, (@KW−1)·@DW − @PW "
-             "columns */", l->in.h + (long)(l->a.kh - 1) * l->a.dh, l->in.w + (long)(l->a.kw - 1) * l->a.dw);
+        emit(e, "@IVL = %d, @NIV = %d, @ILAST = %d, @ICP = %d, @TXI = %d,   /* dL/din: input channels in vectors, "
+             "a tile of @TXI pixels */", iv.vl, iv.nv, iv.last, iv.vl * iv.nv, conv_pixel_tile(e, iv.nv, l->in.w));
+        emit_dpad_constants(e, l);
+        break;
+    }
+    case DIN_WINOGRAD: emit_dpad_constants(e, l); break;
+    default: break;
     }
     if (weights_padded(e, pl))
         emit(e, "@WPAD = %ld,   /* weights and bias padded to @OCP channels, at acts + B*ACT_PER_IMAGE */",
@@ -705,14 +775,17 @@ static void emit_input_grad_pixel(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     const char *n = l->name;
+    emit(e, "typedef float %s_rvf __attribute__((vector_size(@RVL * sizeof(float)), aligned(4)));", n);
+    emit_blank(e);
     emit(e, "/* %s: dL/din at input pixel (iy,ix), all @IC channels: over the taps that reach an output pixel", n);
     emit(e, "   (oy,ox) = ((iy+PH−ky·DH)/SH, (ix+PW−kx·DW)/SW), Σ_co g[oy,ox,co]·w[tap,ci,co], the sum over co");
-    emit(e, "   in the vector lanes of acc[ci] and added up at the end; g: dL/dout with @OCP channels per pixel */");
+    emit(e, "   in the vector lanes of acc[ci] and added up at the end; g: dL/dout with @OCP channels per pixel,");
+    emit(e, "   read in @RNV vectors of @RVL (@RNV·@RVL ≤ @OCP, zeros past @OC) */");
     emit(e, "static inline __attribute__((always_inline)) void %s_input_grad_pixel(const float *restrict g,", n);
     emit(e, "    const float *restrict weight, float *restrict pd, const int iy, const int ix)");
     emit_open(e, "{");
-    emit(e, "%s_vf acc[@IC];", n);
-    emit(e, "for (int ci = 0; ci < @IC; ci++) acc[ci] = (%s_vf){0};", n);
+    emit(e, "%s_rvf acc[@IC];", n);
+    emit(e, "for (int ci = 0; ci < @IC; ci++) acc[ci] = (%s_rvf){0};", n);
     emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
     emit(e, "const int ry = iy + @PH - ky * @DH;");
     emit(e, "if (ry < 0 || ry %% @SH != 0 || ry / @SH >= @OH) continue;");
@@ -721,15 +794,15 @@ static void emit_input_grad_pixel(Emitter *e, const PlanLayer *pl)
     emit(e, "if (rx < 0 || rx %% @SW != 0 || rx / @SW >= @OW) continue;");
     emit(e, "const float *restrict gp = g + ((size_t)(ry / @SH) * @OW + rx / @SW) * @OCP;");
     emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OCP;", tap(l));
-    emit_open(e, "for (int v = 0; v < @NV; v++) {");
-    emit(e, "const %s_vf gv = *(const %s_vf *)(gp + v * @VL);", n, n);
-    emit(e, "for (int ci = 0; ci < @IC; ci++) acc[ci] += gv * *(const %s_vf *)(wk + (size_t)ci * @OCP + v * @VL);", n);
+    emit_open(e, "for (int v = 0; v < @RNV; v++) {");
+    emit(e, "const %s_rvf gv = *(const %s_rvf *)(gp + v * @RVL);", n, n);
+    emit(e, "for (int ci = 0; ci < @IC; ci++) acc[ci] += gv * *(const %s_rvf *)(wk + (size_t)ci * @OCP + v * @RVL);", n);
     emit_close(e, "v");
     emit_close(e, "kx");
     emit_close(e, "ky");
     emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
     emit(e, "float sum = 0.0f;");
-    emit(e, "for (int k = 0; k < @VL; k++) sum += acc[ci][k];");
+    emit(e, "for (int k = 0; k < @RVL; k++) sum += acc[ci][k];");
     emit(e, "pd[ci] = sum;");
     emit_close(e, "ci");
     emit_close(e, NULL);
@@ -868,15 +941,84 @@ static void emit_din_rows(Emitter *e, const PlanLayer *pl)
     emit_close(e, "b");
 }
 
+/* dL/din[b, oy·SH−PH+ky, ox·SW−PW+kx, ci] = Σ_co dout[b,oy,ox,co] · w[tap,ci,co]: with
+ * windows that do not overlap, a tile of output pixels' window rows. */
+static void emit_input_grad_windows(Emitter *e, const PlanLayer *pl)
+{
+    const char *n = pl->l->name;
+    char vt[64], vec[128];
+    snprintf(vt, sizeof vt, "%s_wvf", n);
+    emit(e, "typedef float %s __attribute__((vector_size(@WVL * sizeof(float)), aligned(4)));", vt);
+    emit_blank(e);
+    emit(e, "/* %s: dL/din for row ky of the windows of tx output pixels from (oy, ox0), whose dL/dout is g:", n);
+    emit(e, "   lanes kx·@IC + ci, summed over co from wt = [@KH][@OC][@WRP]; each window's columns inside the");
+    emit(e, "   image are stored in dimg, the image's dL/din (nothing else writes them: windows do not overlap) */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_input_grad_windows(const float *restrict g,", n);
+    emit(e, "    const float *restrict wt, float *restrict dimg, const int oy, const int ox0, const int ky, const int tx)");
+    emit_open(e, "{");
+    emit(e, "const int iy = oy * @SH - @PH + ky;");
+    emit(e, "if (iy < 0 || iy >= @IH) return;   /* a row of padding */");
+    emit_tile_begin(e, vt, "@TXW", "tx", "@NVW");
+    emit(e, "const float *restrict wk = wt + (size_t)ky * @OC * @WRP;");
+    emit_open(e, "for (int co = 0; co < @OC; co++) {");
+    snprintf(vec, sizeof vec, "*(const %s *)(wk + (size_t)co * @WRP + v * @WVL)", vt);
+    emit_tile_update(e, vt, "@NVW", vec, "tx", "g[(size_t)t * @OC + co]");
+    emit_close(e, "co");
+    emit_open(e, "for (int t = 0; t < tx; t++) {");
+    emit(e, "float row[@WRP] __attribute__((aligned(64)));");
+    emit(e, "for (int v = 0; v < @NVW; v++) *(%s *)(row + v * @WVL) = acc[t][v];", vt);
+    emit(e, "const int ix0 = (ox0 + t) * @SW - @PW;");
+    emit(e, "const int lo = ix0 < 0 ? -ix0 : 0, hi = ix0 + @KW > @IW ? @IW - ix0 : @KW;   /* its columns inside */");
+    emit(e, "if (lo < hi) memcpy(dimg + ((size_t)iy * @IW + ix0 + lo) * @IC, row + lo * @IC, sizeof(float) * (size_t)(hi - lo) * @IC);");
+    emit_close(e, "t");
+    emit_close(e, NULL);
+    emit_blank(e);
+}
+
+/* Weights into [ky][co][kx·IC + ci] rows of @WRP, then per image: zeros (for
+ * floats no window reaches) and tiles of windows along each output row. */
+static void emit_din_windows(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    const char *n = l->name;
+    emit(e, "/* dL/din: windows do not overlap (stride ≥ kernel): each output pixel's window gets Σ_co dout · w */");
+    emit(e, "const float *restrict weight = c->params + @WEIGHT;");
+    emit(e, "float *restrict wt = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WT;   /* [@KH][@OC][@WRP] */");
+    emit(e, "for (int ky = 0; ky < @KH; ky++)");
+    emit(e, "    for (int co = 0; co < @OC; co++)");
+    emit(e, "        for (int j = 0; j < @WRP; j++) {");
+    emit(e, "            const int kx = j / @IC, ci = j %% @IC;");
+    emit(e, "            wt[((size_t)ky * @OC + co) * @WRP + j] = kx < @KW ? weight[((size_t)(%s) * @IC + ci) * @OC + co] : 0.0f;",
+         tap(l));
+    emit(e, "        }");
+    emit_batch_loop(e);
+    emit(e, "float *restrict dimg = din + (size_t)b * @IH * @IW * @IC;");
+    emit(e, "memset(dimg, 0, sizeof(float) * @IH * @IW * @IC);");
+    emit_open(e, "for (int oy = 0; oy < @OH; oy++) {");
+    emit(e, "const float *restrict grow = dout + ((size_t)b * @OH + oy) * @OW * @OC;");
+    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    emit(e, "int ox = 0;");
+    emit(e, "for (; ox + @TXW <= @OW; ox += @TXW) %s_input_grad_windows(grow + (size_t)ox * @OC, wt, dimg, oy, ox, ky, @TXW);",
+         n);
+    emit(e, "if (ox < @OW) %s_input_grad_windows(grow + (size_t)ox * @OC, wt, dimg, oy, ox, ky, @OW %% @TXW);", n);
+    emit_close(e, "ky");
+    emit_close(e, "oy");
+    emit_close(e, "b");   /* no relu mask: plan.c gives those to gathering convs only */
+}
+
 static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
-    bool wino = emit_conv_winograd(e, pl), wino_din = wino && pl->need_din;
+    bool wino = emit_conv_winograd(e, pl);
     if (wino) emit_conv_winograd_weight_grad_kernels(e, pl);
     else emit_weight_grad_tile(e, pl, !strcmp(pl->out_buf, p->output_buf));
-    if (wino_din) emit_conv_winograd_din_kernels(e, pl);
-    else if (din_is_rows(e, pl)) emit_input_grad_rows(e, pl);
-    else if (din_is_reduce(e, pl)) emit_input_grad_pixel(e, pl);
-    else if (din_is_gather(pl)) emit_input_grad_tile(e, pl);
+    switch (din_kind(e, pl)) {
+    case DIN_WINOGRAD: emit_conv_winograd_din_kernels(e, pl); break;
+    case DIN_ROWS: emit_input_grad_rows(e, pl); break;
+    case DIN_WINDOWS: emit_input_grad_windows(e, pl); break;
+    case DIN_REDUCE: emit_input_grad_pixel(e, pl); break;
+    case DIN_GATHER: emit_input_grad_tile(e, pl); break;
+    default: break;
+    }
     emit_backward_open(e, pl, pl->pad_off < 0, false);
     if (pl->pad_off >= 0) {
         emit(e, "float *restrict padded = c->acts + (size_t)c->batch * @PADDED;   /* kept by forward */");
@@ -889,20 +1031,18 @@ static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer 
     } else {
         emit_weight_grad_tiled(e, pl);   /* and dL/dbias */
     }
-    if (wino_din) {
-        emit_conv_winograd_din(e, pl);
-    } else if (din_is_rows(e, pl)) {
-        emit_din_rows(e, pl);
-    } else if (din_is_reduce(e, pl)) {
-        emit_din_reduce(e, pl);
-    } else if (din_is_gather(pl)) {
-        emit_din_gather(e, pl);
-    } else if (din_is_tiled(e, pl)) {
-        emit_din_tiled(e, pl);
-    } else {
+    switch (din_kind(e, pl)) {
+    case DIN_WINOGRAD: emit_conv_winograd_din(e, pl); break;
+    case DIN_ROWS: emit_din_rows(e, pl); break;
+    case DIN_WINDOWS: emit_din_windows(e, pl); break;
+    case DIN_REDUCE: emit_din_reduce(e, pl); break;
+    case DIN_GATHER: emit_din_gather(e, pl); break;
+    case DIN_SCATTER: emit_din_tiled(e, pl); break;
+    case DIN_PLAIN:
         emit_din_open(e, pl);
         emit_conv_din_generic(e, pl);
         emit_din_close(e, pl);
+        break;
     }
     emit_close(e, NULL);
 }
