@@ -149,13 +149,38 @@ static bool din_is_reduce(const Emitter *e, const PlanLayer *pl)
            l->out.h * l->out.w * cv.nv * cv.vl * 4 <= PLAN_STACK_BUFFER_MAX_BYTES;
 }
 
-/* Few input channels with stride 1 (lenet5's 6, kaggle-digits' 8): vectors
- * over input channels would fill 6 or 8 of a machine vector's 16 lanes, so
- * dL/din runs in vectors over the input pixels of a row instead, @PVL at a
- * time, from dL/dout copied per image into channel planes with zero margins
- * (so a tap's pixels are one unaligned load), each weight broadcast.  Taken
- * when a row fills the lanes better than the channels do, and when the
- * registers hold @IC sums for at least 2 rows. */
+/* Few input channels (lenet5's 6, kaggle-digits' 8): vectors over input
+ * channels would fill 6 or 8 of a machine vector's 16 lanes, so dL/din runs
+ * in vectors over the input pixels of a row instead, @PVL at a time, from
+ * dL/dout copied per image into channel planes with zero margins (so a tap's
+ * pixels are one unaligned load), each weight broadcast.  With a stride the
+ * input pixels of one phase (iy mod SH, ix mod SW) take the same taps, from
+ * consecutive output pixels: pixels ix = px + SW·j, tap kx reads output
+ * column j + (px + PW − kx·DW)/SW when SW divides that, so each phase is a
+ * stride-1 gather of its own.  Taken when a phase's row fills the lanes
+ * better than the channels do, and when the registers hold @IC sums for at
+ * least 2 rows. */
+typedef struct RowsPlanes { long top, left, h, w; } RowsPlanes;
+
+static long ceil_div(long a, long b)
+{
+    return a <= 0 ? 0 : (a + b - 1) / b;
+}
+
+/* The planes: output row oy at plane row oy + top, column ox at ox + left;
+ * room for the most negative tap (top, left) and the last vector's. */
+static RowsPlanes din_rows_planes(const Emitter *e, const Layer *l)
+{
+    RowsPlanes g;
+    g.top = ceil_div((long)(l->a.kh - 1) * l->a.dh - l->a.ph, l->a.sh);
+    g.left = ceil_div((long)(l->a.kw - 1) * l->a.dw - l->a.pw, l->a.sw);
+    long oy_last = (l->in.h - 1 + l->a.ph) / l->a.sh, ox_reach = (l->a.sw - 1 + l->a.pw) / l->a.sw;
+    long vectors = ceil_div(ceil_div(l->in.w, l->a.sw), e->vlen);
+    g.h = g.top + (l->out.h > oy_last + 1 ? l->out.h : oy_last + 1);
+    g.w = g.left + (l->out.w > vectors * e->vlen + ox_reach ? l->out.w : vectors * e->vlen + ox_reach);
+    return g;
+}
+
 /* Rows of dL/dout that tile ty rows from iy reads for some row: taps that read
  * only the zero margin are skipped, so a valid conv's edge tiles do less. */
 static long din_rows_taps(const Layer *l, long iy, long ty)
@@ -169,12 +194,14 @@ static long din_rows_taps(const Layer *l, long iy, long ty)
 }
 
 /* @TY: at most what the registers hold (@TY × @IC sums, @TY loaded vectors,
- * one broadcast), and of those the height that reads the fewest margin rows
- * (lenet5's conv2, 5×5 without padding: 54 row-taps in tiles of 2, 60 in
- * tiles of 4, 50 needed), the larger on a tie; 0 when not even 2 fit. */
+ * one broadcast); with stride 1, of those the height that reads the fewest
+ * margin rows (lenet5's conv2, 5×5 without padding: 54 row-taps in tiles of
+ * 2, 60 in tiles of 4, 50 needed), the larger on a tie; 0 when not even 2 fit. */
 static int din_rows_tile(const Emitter *e, const Layer *l)
 {
     int regs = e->vlen == 16 ? 32 : 16, most = (regs - 1) / ((int)l->in.c + 1), best = 0;
+    long phase_rows = ceil_div(l->in.h, l->a.sh);
+    if (l->a.sh > 1) return most < 2 ? 0 : (int)(most < phase_rows ? most : phase_rows);
     long best_work = 0;
     for (int ty = 2; ty <= most && ty <= l->in.h; ty++) {
         long work = 0;
@@ -187,20 +214,21 @@ static int din_rows_tile(const Emitter *e, const Layer *l)
     return best;
 }
 
-static long din_rows_plane_w(const Emitter *e, const Layer *l)
-{
-    long xv = (l->in.w + e->vlen - 1) / e->vlen;
-    return xv * e->vlen + (long)(l->a.kw - 1) * l->a.dw;
-}
+static bool din_is_windows(const Emitter *e, const PlanLayer *pl);
 
+/* With stride 1 only for what plan.c gathers (its relu masks assume it);
+ * with a larger stride, where the windows overlap. */
 static bool din_is_rows(const Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
-    if (!pl->din_gather || emit_conv_winograd(e, pl) || din_rows_tile(e, l) < 2) return false;
-    long vl = e->vlen, xv = (l->in.w + vl - 1) / vl, cv = (l->in.c + vl - 1) / vl;
-    double row_fill = (double)l->in.w / (double)(xv * vl), channel_fill = (double)l->in.c / (double)(cv * vl);
-    long plane = (l->in.h + (long)(l->a.kh - 1) * l->a.dh) * din_rows_plane_w(e, l);
-    return row_fill > channel_fill && row_fill >= 0.5 && l->a.n * plane * 4 <= PLAN_STACK_BUFFER_MAX_BYTES;
+    bool strided = l->a.sh > 1 || l->a.sw > 1;
+    if (!pl->need_din || (strided ? din_is_windows(e, pl) : !pl->din_gather) || emit_conv_winograd(e, pl) ||
+        din_rows_tile(e, l) < 2 || ceil_div(l->in.h, l->a.sh) < 2)
+        return false;
+    long vl = e->vlen, jw = ceil_div(l->in.w, l->a.sw), xv = ceil_div(jw, vl), cv = ceil_div(l->in.c, vl);
+    double row_fill = (double)jw / (double)(xv * vl), channel_fill = (double)l->in.c / (double)(cv * vl);
+    RowsPlanes g = din_rows_planes(e, l);
+    return row_fill > channel_fill && row_fill >= 0.5 && l->a.n * g.h * g.w * 4 <= PLAN_STACK_BUFFER_MAX_BYTES;
 }
 
 /* A stride at least the kernel's size (the assignment's 3×3 conv with
@@ -297,13 +325,16 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
     if (pl->wt_off >= 0 && !wino)
         emit(e, "@WT = %ld,   /* transposed weights, at acts + B*ACT_PER_IMAGE */", pl->wt_off);
     switch (din_kind(e, pl)) {
-    case DIN_ROWS:
-        emit(e, "@PVL = %d, @TY = %d,   /* dL/din: vectors of @PVL input pixels, tiles of @TY rows */", e->vlen,
-             din_rows_tile(e, l));
-        emit(e, "@DPAD_H = %ld, @DPAD_W = %ld,   /* dL/dout's channel planes with margins: (@KH−1)·@DH − @PH rows, "
-             "(@KW−1)·@DW − @PW columns, zeros to the right for the last vector's taps */",
-             l->in.h + (long)(l->a.kh - 1) * l->a.dh, din_rows_plane_w(e, l));
+    case DIN_ROWS: {
+        int ty = din_rows_tile(e, l);
+        RowsPlanes g = din_rows_planes(e, l);
+        long most = ceil_div(l->in.h, l->a.sh), fewest = l->in.h / l->a.sh;   /* rows of a phase */
+        emit(e, "@PVL = %d, @TY = %d, @TY_REM = %ld, @TY_REM2 = %ld,   /* dL/din: vectors of @PVL input pixels, tiles of "
+             "@TY rows, a phase's last tile @TY_REM or @TY_REM2 rows */", e->vlen, ty, most % ty, fewest % ty);
+        emit(e, "@DPAD_TOP = %ld, @DPAD_LEFT = %ld, @DPAD_H = %ld, @DPAD_W = %ld,   /* dL/dout's channel planes: "
+             "output pixel (oy, ox) at (oy + @DPAD_TOP, ox + @DPAD_LEFT), zeros around */", g.top, g.left, g.h, g.w);
         break;
+    }
     case DIN_WINDOWS: {
         int nv = din_windows_vectors(e, l);
         emit(e, "@WVL = %d, @NVW = %d, @WRP = %d, @TXW = %d,   /* dL/din: a window row's @KW·@IC floats in @NVW "
@@ -870,22 +901,27 @@ static void emit_input_grad_rows(Emitter *e, const PlanLayer *pl)
     const char *n = l->name;
     emit(e, "typedef float %s_pvf __attribute__((vector_size(@PVL * sizeof(float)), aligned(4)));", n);
     emit_blank(e);
-    emit(e, "/* %s: dL/din for ty rows from iy and the @PVL input pixels of each from x0 (nx of them inside", n);
-    emit(e, "   the image), all @IC channels, at pd = din at (iy, x0); gp holds dL/dout as [@OC][@DPAD_H][@DPAD_W]");
-    emit(e, "   with zero margins, so tap (ky, kx) of the pixels is one vector at row iy+r+(@KH−1−ky)·@DH */");
+    emit(e, "/* %s: dL/din for ty rows iy, iy+@SH, … and in each the @PVL input pixels px+@SW·(j0+j) (nx of", n);
+    emit(e, "   them inside the image), all @IC channels, at pd = din at (iy, px+@SW·j0); gp holds dL/dout as");
+    emit(e, "   [@OC][@DPAD_H][@DPAD_W], so tap (ky, kx) of the pixels is one vector (rows: one per r) */");
     emit(e, "static inline __attribute__((always_inline)) void %s_input_grad_rows(const float *restrict gp,", n);
-    emit(e, "    const float *restrict weight, float *restrict pd, const int iy, const int x0, const int ty, const int nx)");
+    emit(e, "    const float *restrict weight, float *restrict pd, const int iy, const int px, const int j0, const int ty,");
+    emit(e, "    const int nx)");
     emit_open(e, "{");
     emit(e, "%s_pvf acc[@IC][@TY];", n);
     emit(e, "for (int ci = 0; ci < @IC; ci++)");
     emit(e, "    for (int r = 0; r < ty; r++) acc[ci][r] = (%s_pvf){0};", n);
     emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
-    emit(e, "const int oy = iy + @PH - ky * @DH;   /* the dL/dout row tap ky reads for row iy */");
+    emit(e, "const int ry = iy + @PH - ky * @DH;   /* @SH × the dL/dout row tap ky reads for row iy, if it divides */");
+    emit(e, "if (ry %% @SH != 0) continue;");
+    emit(e, "const int oy = ry / @SH;");
     emit(e, "if (oy + ty - 1 < 0 || oy >= @OH) continue;   /* every row's tap is in the zero margin */");
     emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
-    emit(e, "const int ox = x0 + @PW - kx * @DW;");
+    emit(e, "const int rx = px + @PW - kx * @DW;");
+    emit(e, "if (rx %% @SW != 0) continue;");
+    emit(e, "const int ox = j0 + rx / @SW;");
     emit(e, "if (ox + nx - 1 < 0 || ox >= @OW) continue;");
-    emit(e, "const float *restrict g = gp + (size_t)(iy + (@KH - 1 - ky) * @DH) * @DPAD_W + x0 + (@KW - 1 - kx) * @DW;");
+    emit(e, "const float *restrict g = gp + (size_t)(oy + @DPAD_TOP) * @DPAD_W + ox + @DPAD_LEFT;");
     emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
     emit_open(e, "for (int co = 0; co < @OC; co++) {");
     emit(e, "%s_pvf row[@TY];", n);
@@ -902,17 +938,21 @@ static void emit_input_grad_rows(Emitter *e, const PlanLayer *pl)
     emit(e, "float lanes[@IC][@PVL] __attribute__((aligned(64)));");
     emit(e, "for (int ci = 0; ci < @IC; ci++) *(%s_pvf *)lanes[ci] = acc[ci][r];", n);
     emit(e, "for (int j = 0; j < nx; j++)");
-    emit(e, "    for (int ci = 0; ci < @IC; ci++) pd[((size_t)r * @IW + j) * @IC + ci] = lanes[ci][j];");
+    emit(e, "    for (int ci = 0; ci < @IC; ci++) pd[((size_t)r * @SH * @IW + (size_t)j * @SW) * @IC + ci] = lanes[ci][j];");
     emit_close(e, "r");
     emit_close(e, NULL);
     emit_blank(e);
 }
 
 /* Per image: dL/dout into channel planes with zero margins on the thread's
- * stack, then tiles of @TY rows × @PVL pixels, and the relu mask per row. */
+ * stack; then per phase (one with stride 1) tiles of @TY rows × @PVL pixels;
+ * then the relu mask. */
 static void emit_din_rows(Emitter *e, const PlanLayer *pl)
 {
-    const char *n = pl->l->name;
+    const Layer *l = pl->l;
+    const char *n = l->name;
+    int ty = din_rows_tile(e, l);
+    long rem = ceil_div(l->in.h, l->a.sh) % ty, rem2 = l->in.h / l->a.sh % ty;
     emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, gathered in vectors over pixels */");
     emit(e, "const float *restrict weight = c->params + @WEIGHT;");
     emit_batch_loop(e);
@@ -922,22 +962,32 @@ static void emit_din_rows(Emitter *e, const PlanLayer *pl)
     emit(e, "for (int y = 0; y < @OH; y++)");
     emit(e, "    for (int x = 0; x < @OW; x++)");
     emit(e, "        for (int co = 0; co < @OC; co++)");
-    emit(e, "            gp[((size_t)co * @DPAD_H + y + (@KH - 1) * @DH - @PH) * @DPAD_W + x + (@KW - 1) * @DW - @PW] = "
-            "g[((size_t)y * @OW + x) * @OC + co];");
-    emit_open(e, "for (int iy0 = 0; iy0 < @IH; iy0 += @TY) {");
-    emit_open(e, "for (int x0 = 0; x0 < @IW; x0 += @PVL) {");
-    emit(e, "float *restrict pd = din + (((size_t)b * @IH + iy0) * @IW + x0) * @IC;");
-    emit(e, "const int nx = @IW - x0 < @PVL ? @IW - x0 : @PVL;");
-    emit(e, "if (iy0 + @TY <= @IH) %s_input_grad_rows(gp, weight, pd, iy0, x0, @TY, nx);", n);
-    emit(e, "else %s_input_grad_rows(gp, weight, pd, iy0, x0, @IH %% @TY, nx);", n);
-    emit_close(e, "x0");
+    emit(e, "            gp[((size_t)co * @DPAD_H + y + @DPAD_TOP) * @DPAD_W + x + @DPAD_LEFT] = g[((size_t)y * @OW + x) * @OC + co];");
+    emit_open(e, "for (int py = 0; py < @SH && py < @IH; py++) {");
+    emit_open(e, "for (int px = 0; px < @SW && px < @IW; px++) {");
+    emit(e, "const int width = (@IW - 1 - px) / @SW + 1;   /* the phase's pixels in a row */");
+    emit_open(e, "for (int iy0 = py; iy0 < @IH; iy0 += @SH * @TY) {");
+    emit(e, "const int rows = (@IH - 1 - iy0) / @SH + 1;");
+    emit_open(e, "for (int j0 = 0; j0 < width; j0 += @PVL) {");
+    emit(e, "float *restrict pd = din + (((size_t)b * @IH + iy0) * @IW + px + (size_t)j0 * @SW) * @IC;");
+    emit(e, "const int nx = width - j0 < @PVL ? width - j0 : @PVL;");
+    emit(e, "if (rows >= @TY) %s_input_grad_rows(gp, weight, pd, iy0, px, j0, @TY, nx);", n);
+    if (rem && rem2 && rem != rem2) {
+        emit(e, "else if (rows == @TY_REM) %s_input_grad_rows(gp, weight, pd, iy0, px, j0, @TY_REM, nx);", n);
+        emit(e, "else %s_input_grad_rows(gp, weight, pd, iy0, px, j0, @TY_REM2, nx);", n);
+    } else if (rem || rem2) {
+        emit(e, "else %s_input_grad_rows(gp, weight, pd, iy0, px, j0, %s, nx);", n, rem ? "@TY_REM" : "@TY_REM2");
+    }
+    emit_close(e, "j0");
+    emit_close(e, "iy0");
+    emit_close(e, "px");
+    emit_close(e, "py");
     if (pl->relu_mask) {
-        emit_open(e, "for (int iy = iy0; iy < iy0 + @TY && iy < @IH; iy++) {");
+        emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
         emit(e, "float *restrict prow = din + ((size_t)b * @IH + iy) * @IW * @IC;");
         emit_conv_relu_mask(e, "prow", "0", "@IW * @IC");
         emit_close(e, "iy");
     }
-    emit_close(e, "iy0");
     emit_close(e, "b");
 }
 
