@@ -963,25 +963,35 @@ static void emit_din_rows(Emitter *e, const PlanLayer *pl)
     emit(e, "    for (int x = 0; x < @OW; x++)");
     emit(e, "        for (int co = 0; co < @OC; co++)");
     emit(e, "            gp[((size_t)co * @DPAD_H + y + @DPAD_TOP) * @DPAD_W + x + @DPAD_LEFT] = g[((size_t)y * @OW + x) * @OC + co];");
-    emit_open(e, "for (int py = 0; py < @SH && py < @IH; py++) {");
-    emit_open(e, "for (int px = 0; px < @SW && px < @IW; px++) {");
+    bool strided = l->a.sh > 1 || l->a.sw > 1;
+    if (strided) {
+        emit_open(e, "for (int py = 0; py < @SH && py < @IH; py++) {");
+        emit_open(e, "for (int px = 0; px < @SW && px < @IW; px++) {");
+    } else {
+        emit_open(e, "{   /* stride 1: one phase */");
+        emit(e, "const int py = 0, px = 0;");
+    }
     emit(e, "const int width = (@IW - 1 - px) / @SW + 1;   /* the phase's pixels in a row */");
     emit_open(e, "for (int iy0 = py; iy0 < @IH; iy0 += @SH * @TY) {");
-    emit(e, "const int rows = (@IH - 1 - iy0) / @SH + 1;");
     emit_open(e, "for (int j0 = 0; j0 < width; j0 += @PVL) {");
     emit(e, "float *restrict pd = din + (((size_t)b * @IH + iy0) * @IW + px + (size_t)j0 * @SW) * @IC;");
     emit(e, "const int nx = width - j0 < @PVL ? width - j0 : @PVL;");
-    emit(e, "if (rows >= @TY) %s_input_grad_rows(gp, weight, pd, iy0, px, j0, @TY, nx);", n);
+    emit(e, "if (iy0 + (@TY - 1) * @SH < @IH) %s_input_grad_rows(gp, weight, pd, iy0, px, j0, @TY, nx);", n);
     if (rem && rem2 && rem != rem2) {
-        emit(e, "else if (rows == @TY_REM) %s_input_grad_rows(gp, weight, pd, iy0, px, j0, @TY_REM, nx);", n);
+        emit(e, "else if ((@IH - 1 - iy0) / @SH + 1 == @TY_REM) %s_input_grad_rows(gp, weight, pd, iy0, px, j0, @TY_REM, nx);",
+             n);
         emit(e, "else %s_input_grad_rows(gp, weight, pd, iy0, px, j0, @TY_REM2, nx);", n);
     } else if (rem || rem2) {
         emit(e, "else %s_input_grad_rows(gp, weight, pd, iy0, px, j0, %s, nx);", n, rem ? "@TY_REM" : "@TY_REM2");
     }
     emit_close(e, "j0");
     emit_close(e, "iy0");
-    emit_close(e, "px");
-    emit_close(e, "py");
+    if (strided) {
+        emit_close(e, "px");
+        emit_close(e, "py");
+    } else {
+        emit_close(e, NULL);
+    }
     if (pl->relu_mask) {
         emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
         emit(e, "float *restrict prow = din + ((size_t)b * @IH + iy) * @IW * @IC;");
