@@ -6,20 +6,21 @@
  * they would spill a plain float array:
  *   forward        TX output pixels × all output channels, over (ky, kx, ci)
  *   dL/dweight     CT input channels × all output channels, over (b, y, x)
- *   dL/din         all input channels of one padded input pixel, over co,
- *                  from weights transposed to [ky][kx][co][ci]; or with few
- *                  input channels, TY rows × all input channels, each vector
- *                  over 16 pixels of a row (din_is_rows)
+ *   dL/din         one path per layer (din_kind): all input channels of one
+ *                  padded input pixel over co, from weights transposed to
+ *                  [ky][kx][co][ci] (gather); with few input channels, TY rows
+ *                  × all input channels, each vector over 16 pixels of a row
+ *                  (rows, per stride phase); with windows that do not overlap,
+ *                  tiles of output pixels × a window row's kx·IC floats
+ *                  (windows)
  * The input is first copied into a zero-padded buffer (kept for dL/dweight),
  * so no inner loop tests bounds.  Every conv takes the forward and dL/dweight
  * kernels: each layer picks its vector width (conv_vec), and output channels
  * that are not a whole number of vectors (a first layer's 6 or 10) run in
  * padded vectors — weights and bias copied zero-extended, the last vector of
- * each pixel stored in part.  dL/din is gathered (stride 1) or scattered in
- * vectors when it can be (pl->din_gather from plan.c, din_is_tiled), else emit_conv.c's
- * plain loops.  This
- * file only decides and emits; the arithmetic is emit_conv.c's, in another
- * order. */
+ * each pixel stored in part.  A dL/din that none of the vector paths fits
+ * takes emit_conv.c's plain loops.  This file only decides and emits; the
+ * arithmetic is emit_conv.c's, in another order. */
 #include "emit.h"
 #include <string.h>
 
