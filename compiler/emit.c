@@ -375,12 +375,109 @@ static int host_vector_floats(void)
     return 8;
 }
 
+static void emit_partial_vectors(Emitter *e);
+
 static void emit_vector_type(Emitter *e)
 {
     emit(e, "/* One vector of CNN_VLEN floats (a GCC vector extension that clang also understands): the");
     emit(e, "   tiled kernels keep their accumulators in these, which both compilers hold in registers. */");
     emit(e, "#define CNN_VLEN %d", e->vlen);
     emit(e, "typedef float cnn_vf __attribute__((vector_size(CNN_VLEN * sizeof(float)), aligned(4)));");
+    emit(e, "typedef int32_t cnn_vi __attribute__((vector_size(CNN_VLEN * sizeof(int32_t)), aligned(4)));");
+    emit_blank(e);
+    emit_partial_vectors(e);
+}
+
+/* The first n lanes of a vector from or to memory, for a pixel's channels
+ * that do not fill its last vector (a pool's 6 or 10): nothing past p + n is
+ * read or written, so the next pixel and the next thread's image are not
+ * touched.  One masked load or store with AVX-512 or AVX2; elsewhere a copy
+ * (the lanes past n read as 0).  Vectors go by pointer, as in the conv
+ * kernels: by value the ABI changes between -march settings. */
+static void emit_partial_vectors(Emitter *e)
+{
+    emit_text(e,
+        "#if defined(__AVX512F__) || defined(__AVX2__)\n"
+        "#include <immintrin.h>\n"
+        "#endif\n"
+        "\n"
+        "/* Lanes [0, n) of the vl-float vector *x from p, the other lanes 0.  x points to a vector\n"
+        "   variable (8 or 16 floats); once inlined it stays in its register. */\n"
+        "static inline __attribute__((always_inline, unused)) void cnn_load_lanes(void *x, const void *p, const int vl, const int n)\n"
+        "{\n"
+        "#if defined(__AVX512F__)\n"
+        "    if (vl == 16) {\n"
+        "        const __m512 r = _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);\n"
+        "        memcpy(x, &r, sizeof r);\n"
+        "        return;\n"
+        "    }\n"
+        "#endif\n"
+        "#if defined(__AVX512VL__)\n"
+        "    if (vl == 8) {\n"
+        "        const __m256 r = _mm256_maskz_loadu_ps((__mmask8)((1u << n) - 1), p);\n"
+        "        memcpy(x, &r, sizeof r);\n"
+        "        return;\n"
+        "    }\n"
+        "#elif defined(__AVX2__)\n"
+        "    if (vl == 8) {\n"
+        "        const __m256 r = _mm256_maskload_ps((const float *)p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n),\n"
+        "                                                   _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));\n"
+        "        memcpy(x, &r, sizeof r);\n"
+        "        return;\n"
+        "    }\n"
+        "#endif\n"
+        "    memset(x, 0, sizeof(float) * (size_t)vl);\n"
+        "    memcpy(x, p, sizeof(float) * (size_t)n);\n"
+        "}\n"
+        "\n"
+        "/* Lanes [0, n) of the vl-float vector *x to p, nothing further */\n"
+        "static inline __attribute__((always_inline, unused)) void cnn_store_lanes(void *p, const void *x, const int vl, const int n)\n"
+        "{\n"
+        "#if defined(__AVX512F__)\n"
+        "    if (vl == 16) {\n"
+        "        __m512 r;\n"
+        "        memcpy(&r, x, sizeof r);\n"
+        "        _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), r);\n"
+        "        return;\n"
+        "    }\n"
+        "#endif\n"
+        "#if defined(__AVX512VL__)\n"
+        "    if (vl == 8) {\n"
+        "        __m256 r;\n"
+        "        memcpy(&r, x, sizeof r);\n"
+        "        _mm256_mask_storeu_ps(p, (__mmask8)((1u << n) - 1), r);\n"
+        "        return;\n"
+        "    }\n"
+        "#elif defined(__AVX2__)\n"
+        "    if (vl == 8) {\n"
+        "        __m256 r;\n"
+        "        memcpy(&r, x, sizeof r);\n"
+        "        _mm256_maskstore_ps((float *)p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n),\n"
+        "                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), r);\n"
+        "        return;\n"
+        "    }\n"
+        "#endif\n"
+        "    (void)vl;\n"
+        "    memcpy(p, x, sizeof(float) * (size_t)n);\n"
+        "}\n"
+        "\n"
+        "/* Vector v of a pixel's channels (float or int32) in cnn_vf vectors, of nv whose last holds\n"
+        "   `last`: whole vectors as they are, a partly used last one by its lanes only */\n"
+        "static inline __attribute__((always_inline, unused)) void cnn_load_channels(cnn_vf *x, const void *p, const int v,\n"
+        "                                                                            const int nv, const int last)\n"
+        "{\n"
+        "    const char *q = (const char *)p + sizeof(cnn_vf) * (size_t)v;\n"
+        "    if (v == nv - 1 && last < CNN_VLEN) cnn_load_lanes(x, q, CNN_VLEN, last);\n"
+        "    else memcpy(x, q, sizeof *x);\n"
+        "}\n"
+        "\n"
+        "static inline __attribute__((always_inline, unused)) void cnn_store_channels(void *p, const cnn_vf *x, const int v,\n"
+        "                                                                             const int nv, const int last)\n"
+        "{\n"
+        "    char *q = (char *)p + sizeof(cnn_vf) * (size_t)v;\n"
+        "    if (v == nv - 1 && last < CNN_VLEN) cnn_store_lanes(q, x, CNN_VLEN, last);\n"
+        "    else memcpy(q, x, sizeof *x);\n"
+        "}\n");
 }
 
 void emit_model(Arena *a, const Plan *p, const char **c_text, const char **h_text)

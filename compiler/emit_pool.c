@@ -40,37 +40,51 @@ static void emit_pixels_close(Emitter *e)
 
 /* ---- max pool ---------------------------------------------------------------- */
 
+/* A pixel's channels in CNN_VLEN-float vectors: NV of them, LAST channels
+ * in the last (a pool's 6 or 10 channels are one vector, read and written by
+ * their lanes only: cnn_load_channels). */
+static void emit_channel_vectors(Emitter *e, long channels)
+{
+    long nv = (channels + e->vlen - 1) / e->vlen, last = channels - (nv - 1) * e->vlen;
+    emit(e, "enum { NV = %ld, LAST = %ld };   /* @IC channels: %ld vector%s of CNN_VLEN floats, %ld in the last */",
+         nv, last, nv, nv == 1 ? "" : "s", last);
+}
+
+/* One vector of channels at a time, each lane as the scalar rule has it:
+ * take a tap where it is greater than the best so far, or where it is the
+ * window's first (where < 0), so that ties keep the first maximum. */
 void emit_maxpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     emit(e, "/* out[b,y,x,c] = max over the window of in[b,iy,ix,c]; argmax keeps iy·IW + ix of the first maximum */");
     emit_forward_open(e, pl, true);
     emit(e, "int32_t *restrict argmax = c->index + (size_t)c->batch * @ARGMAX;");
+    emit_channel_vectors(e, pl->l->in.c);
     emit_batch_loop(e);
     emit_pixels_open(e, "@OH", "@OW");
-    emit(e, "float best[@OC];");
-    emit(e, "int32_t where[@OC];");
-    emit(e, "#pragma omp simd");
-    emit(e, "for (int ch = 0; ch < @OC; ch++) best[ch] = -INFINITY, where[ch] = -1;");
+    emit(e, "cnn_vf best[NV];");
+    emit(e, "cnn_vi where[NV];");
+    emit(e, "for (int v = 0; v < NV; v++) best[v] = (cnn_vf){0} - INFINITY, where[v] = (cnn_vi){0} - 1;");
     emit_window_open(e, pl->l);
     emit(e, "const float *restrict px = in + (((size_t)b * @IH + iy) * @IW + ix) * @IC;");
     emit(e, "const int32_t pos = iy * @IW + ix;");
-    emit(e, "/* branch-free (| not ||) so the channels vectorize; where < 0: the first tap always counts */");
-    emit(e, "#pragma omp simd");
-    emit_open(e, "for (int ch = 0; ch < @OC; ch++) {");
-    emit(e, "const int take = (px[ch] > best[ch]) | (where[ch] < 0);");
-    emit(e, "best[ch] = take ? px[ch] : best[ch];");
-    emit(e, "where[ch] = take ? pos : where[ch];");
-    emit_close(e, "ch");
+    emit_open(e, "for (int v = 0; v < NV; v++) {");
+    emit(e, "cnn_vf tap;");
+    emit(e, "cnn_load_channels(&tap, px, v, NV, LAST);");
+    emit(e, "const cnn_vi take = (tap > best[v]) | (where[v] < 0);");
+    emit(e, "best[v] = (cnn_vf)(((cnn_vi)tap & take) | ((cnn_vi)best[v] & ~take));");
+    emit(e, "where[v] = (pos & take) | (where[v] & ~take);");
+    emit_close(e, "v");
     emit_window_close(e);
     emit(e, "const size_t o = (((size_t)b * @OH + y) * @OW + x) * @OC;");
-    emit(e, "#pragma omp simd");
+    emit_open(e, "for (int v = 0; v < NV; v++) {");
     if (pl->relu_mask) {
-        emit(e, "/* argmax −1: the maximum is not > 0, so %s's input is not > 0 there and gets no gradient */",
+        emit(e, "/* argmax −1 where the maximum is not > 0: %s's input is not > 0 there and gets no gradient */",
              p->layers[pl->producer].l->name);
-        emit(e, "for (int ch = 0; ch < @OC; ch++) out[o + ch] = best[ch], argmax[o + ch] = best[ch] > 0.0f ? where[ch] : -1;");
-    } else {
-        emit(e, "for (int ch = 0; ch < @OC; ch++) out[o + ch] = best[ch], argmax[o + ch] = where[ch];");
+        emit(e, "where[v] |= ~(best[v] > 0.0f);");
     }
+    emit(e, "cnn_store_channels(out + o, &best[v], v, NV, LAST);");
+    emit(e, "cnn_store_channels(argmax + o, (const cnn_vf *)&where[v], v, NV, LAST);");
+    emit_close(e, "v");
     emit_pixels_close(e);
     emit_close(e, "b");
     emit_close(e, NULL);
@@ -113,10 +127,11 @@ static bool windows_tile(const Layer *l)
     return l->a.sh == l->a.kh && l->a.sw == l->a.kw && !l->a.ph && !l->a.pw;
 }
 
-static void emit_maxpool_din_gather(Emitter *e)
+static void emit_maxpool_din_gather(Emitter *e, const Layer *l)
 {
     emit(e, "/* dL/din[b,iy,ix,c] = dL/dout of the one window holding (iy,ix) where its argmax is (iy,ix), else 0 */");
     emit(e, "const int32_t *restrict argmax = c->index + (size_t)c->batch * @ARGMAX;");
+    emit_channel_vectors(e, l->in.c);
     emit_batch_loop(e);
     emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
     emit_open(e, "for (int ix = 0; ix < @IW; ix++) {");
@@ -128,8 +143,13 @@ static void emit_maxpool_din_gather(Emitter *e)
     emit_close(e, NULL);
     emit(e, "const size_t o = (((size_t)b * @OH + y) * @OW + x) * @OC;");
     emit(e, "const int32_t pos = iy * @IW + ix;");
-    emit(e, "#pragma omp simd");
-    emit(e, "for (int ch = 0; ch < @IC; ch++) d[ch] = argmax[o + ch] == pos ? dout[o + ch] : 0.0f;");
+    emit_open(e, "for (int v = 0; v < NV; v++) {");
+    emit(e, "cnn_vf g, at;");
+    emit(e, "cnn_load_channels(&g, dout + o, v, NV, LAST);");
+    emit(e, "cnn_load_channels(&at, argmax + o, v, NV, LAST);");
+    emit(e, "const cnn_vf routed = (cnn_vf)((cnn_vi)g & ((cnn_vi)at == pos));");
+    emit(e, "cnn_store_channels(d, &routed, v, NV, LAST);");
+    emit_close(e, "v");
     emit_close(e, "ix");
     emit_close(e, "iy");
     emit_close(e, "b");
@@ -142,7 +162,7 @@ void emit_maxpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     {
         emit_din_open(e, pl);
         if (windows_tile(pl->l)) {
-            emit_maxpool_din_gather(e);
+            emit_maxpool_din_gather(e, pl->l);
         } else {
             emit(e, "/* dL/din is dL/dout at each window's argmax and 0 elsewhere (overlapping windows add) */");
             emit_argmax_route(e, "@", true, pl->relu_mask, "+=", "dout", "din", "@OH", "@OW", "@IH * @IW");
