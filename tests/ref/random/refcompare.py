@@ -5,7 +5,11 @@ step): per element |ref - got| / max(|ref|, 1e-2 max|ref|, 1e-6) <= 1e-4 for
 output, loss, losses and grad.*; after.* compared as updates from the initial
 weights, less 4 float32 ulps of the weight, within 1e-3, leaving out the
 elements whose first gradient is below 1% of the tensor's largest.  It returns
-the worst ratio err/tolerance per array (<= 1 passes).
+the worst ratio err/tolerance per array (<= 1 passes).  test_ref.c judges
+small after.* updates on a larger floor (FLOOR_UPDATE, a tenth of the largest
+update: a small update is the residual of cancelling steps); this screen keeps
+the 1e-2 floor, so a batch it accepts leaves float32 PyTorch a margin that
+another float32 program's rounding (cnnc's Winograd) can use.
 
 The conditioning screen: the same trace in float32 PyTorch, judged against
 the float64 trace by that measure.  When PyTorch's own float32 arithmetic does
