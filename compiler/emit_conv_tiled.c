@@ -85,29 +85,32 @@ void emit_tile_update(Emitter *e, const char *vtype, const char *nv, const char 
  * vl floats per vector, nv vectors per pixel, `last` channels in the last. */
 typedef struct ConvVec { int vl, nv, last; } ConvVec;
 
-/* The machine's width (16 with AVX-512), but 8 for at most 8 channels: either
- * is one vector, and 8 floats pad less (6 channels fill one 8-float vector
- * to 75%, a 16-float one to 37%).  Past 8, the fewest vectors: an 8-float
- * FMA takes a 16-float one's slot, so 20 channels run as 2 × 16, not 3 × 8
- * (the assignment's conv2 forward 0.109 → 0.081 ms, dL/dweight 0.125 →
- * 0.097). */
 static ConvVec vectors_of(int vl, long channels)
 {
     int nv = (int)((channels + vl - 1) / vl);
     return (ConvVec){vl, nv, (int)(channels - (nv - 1) * vl)};
 }
 
-static ConvVec channel_vec(const Emitter *e, long channels)
-{
-    return vectors_of(e->vlen == 16 && channels <= 8 ? 8 : e->vlen, channels);
-}
-
 /* The width that pads a count least (20 channels: 3 × 8, not 2 × 16), for
- * din_reduce, whose cost is its per-lane horizontal sums more than its FMAs. */
+ * din_reduce, whose cost is its per-lane horizontal sums more than its FMAs,
+ * and where 16-float FMAs run as two halves (Emitter.halved16). */
 static ConvVec fewest_lanes_vec(const Emitter *e, long channels)
 {
     bool eight = e->vlen == 16 && channels % 16 != 0 && (channels + 7) / 8 * 8 < (channels + 15) / 16 * 16;
     return vectors_of(eight ? 8 : e->vlen, channels);
+}
+
+/* The machine's width (16 with AVX-512), but 8 for at most 8 channels: either
+ * is one vector, and 8 floats pad less (6 channels fill one 8-float vector
+ * to 75%, a 16-float one to 37%).  Past 8, the fewest vectors: on Intel's
+ * AVX-512 cores an 8-float FMA takes a 16-float one's slot, so 20 channels
+ * run as 2 × 16, not 3 × 8 (the assignment's conv2 forward 0.109 → 0.081 ms,
+ * dL/dweight 0.125 → 0.097).  Where 16-float FMAs run as two halves (AMD
+ * Zen 4), the width that pads least: 3 × 8 (0.14 → 0.11 ms there). */
+static ConvVec channel_vec(const Emitter *e, long channels)
+{
+    if (e->halved16) return fewest_lanes_vec(e, channels);
+    return vectors_of(e->vlen == 16 && channels <= 8 ? 8 : e->vlen, channels);
 }
 
 /* Output channels: the forward and dL/dweight tiles' vectors. */

@@ -30,3 +30,7 @@ ref-test: $(REF_BIN) $(B)/cnnc $(B)/libcnnrt.a
 	$(REF_BIN) $(abspath $(REF_DIR))-b37 $(abspath $(B)/cnnc)
 	@# and with 8-float vectors: fc dL/din then takes images in groups of 32 (32 + 5)
 	CNNC_VLEN=8 $(REF_BIN) $(abspath $(REF_DIR))-b37 $(abspath $(B)/cnnc)
+	@# and with 16-float FMAs taken as halved (AMD Zen 4) and as whole, whatever this host is:
+	@# the assignment's 20 channels in 3 × 8 or 2 × 16 (compiler/emit.c: host_halves_16_float_fmas)
+	CNNC_HALVED16=1 $(REF_BIN) $(abspath $(REF_DIR))-b37 $(abspath $(B)/cnnc)
+	CNNC_HALVED16=0 $(REF_BIN) $(abspath $(REF_DIR))-b37 $(abspath $(B)/cnnc)
