@@ -253,13 +253,58 @@ static bool din_is_windows(const Emitter *e, const PlanLayer *pl)
            l->a.dw == 1 && din_windows_vectors(e, l) <= 8;
 }
 
+/* Overlapping windows with stride 1 (lenet5's 5×5 conv2 without padding):
+ * the gather paths compute every input pixel from all KH·KW taps, and a
+ * valid conv's edge pixels reach few of them (lenet5's conv2: 50 of the 70
+ * row-taps, 10 of the 16 lanes of a 14-pixel row), while the windows' own
+ * sums are exactly the work.  So, like the windows path, vectors over a
+ * window row's @KW·@IC floats; a tile takes all @KH rows of the windows of
+ * output pixels @KW apart (whose windows do not overlap: the adds of one
+ * tile touch different floats), and adds them into the image's dL/din.
+ * Taken when its lanes are fewer than the gather's: both are counted as
+ * FMA lanes per image. */
+static int din_overlap_tile(const Emitter *e, const Layer *l)
+{
+    int nv = din_windows_vectors(e, l), regs = e->vlen == 16 ? 32 : 16;
+    int most = (regs - nv - 2) / (l->a.kh * nv);
+    long per_class = ceil_div(l->out.w, l->a.kw);   /* pixels of the fuller column class */
+    return most < 1 ? 0 : (int)(most < per_class ? most : per_class);
+}
+
+static long din_rows_lanes(const Emitter *e, const Layer *l)
+{
+    int ty = din_rows_tile(e, l);
+    long row_taps = 0;
+    for (long iy = 0; iy < l->in.h; iy += ty) {
+        long rows = l->in.h - iy < ty ? l->in.h - iy : ty;
+        row_taps += rows * din_rows_taps(l, iy, rows);
+    }
+    return row_taps * ceil_div(l->in.w, e->vlen) * e->vlen * l->in.c * l->a.kw * l->a.n;
+}
+
+static bool din_is_overlap(const Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    if (!pl->need_din || pl->wt_off < 0 || !pl->din_gather || emit_conv_winograd(e, pl) || l->a.sh != 1 ||
+        l->a.sw != 1 || l->a.dh != 1 || l->a.dw != 1 || l->a.kw < 2 || din_overlap_tile(e, l) < 1)
+        return false;
+    long overlap = l->out.h * l->out.w * (long)l->a.kh * din_windows_vectors(e, l) * e->vlen * l->a.n;
+    long other = din_is_rows(e, pl) ? din_rows_lanes(e, l)
+                                    : l->in.h * l->in.w * (long)l->a.kh * l->a.kw * channel_vec(e, l->in.c).nv *
+                                          channel_vec(e, l->in.c).vl * l->a.n;
+    return overlap * 5 < other * 4;   /* a fifth to spare for its adds into dL/din */
+}
+
 /* How a conv's dL/din runs: the first of these that fits.  The last is
  * emit_conv.c's plain loops (and a first layer's dL/dx, when asked for). */
-typedef enum DinKind { DIN_WINOGRAD, DIN_ROWS, DIN_WINDOWS, DIN_REDUCE, DIN_GATHER, DIN_SCATTER, DIN_PLAIN } DinKind;
+typedef enum DinKind {
+    DIN_WINOGRAD, DIN_OVERLAP, DIN_ROWS, DIN_WINDOWS, DIN_REDUCE, DIN_GATHER, DIN_SCATTER, DIN_PLAIN
+} DinKind;
 
 static DinKind din_kind(const Emitter *e, const PlanLayer *pl)
 {
     if (pl->need_din && emit_conv_winograd(e, pl)) return DIN_WINOGRAD;
+    if (din_is_overlap(e, pl)) return DIN_OVERLAP;
     if (din_is_rows(e, pl)) return DIN_ROWS;
     if (din_is_windows(e, pl)) return DIN_WINDOWS;
     if (din_is_reduce(e, pl)) return DIN_REDUCE;
@@ -337,6 +382,15 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
              "@TY rows, a phase's last tile @TY_REM or @TY_REM2 rows */", e->vlen, ty, most % ty, fewest % ty);
         emit(e, "@DPAD_TOP = %ld, @DPAD_LEFT = %ld, @DPAD_H = %ld, @DPAD_W = %ld,   /* dL/dout's channel planes: "
              "output pixel (oy, ox) at (oy + @DPAD_TOP, ox + @DPAD_LEFT), zeros around */", g.top, g.left, g.h, g.w);
+        break;
+    }
+    case DIN_OVERLAP: {
+        int nv = din_windows_vectors(e, l), last = (int)((long)l->a.kw * l->in.c - (nv - 1) * e->vlen);
+        emit(e, "@WVL = %d, @NVW = %d, @WRP = %d, @LASTW = %d, @TXO = %d,   /* dL/din: a window row's @KW·@IC floats "
+             "in @NVW vectors of @WVL, @LASTW in the last; tiles of @TXO windows @KW apart */", e->vlen, nv,
+             nv * e->vlen, last, din_overlap_tile(e, l));
+        emit(e, "@OCLS = %ld, @OCLS_FULL = %ld,   /* windows per column class: @OCLS + 1 for the first @OCLS_FULL "
+             "classes */", l->out.w / l->a.kw, l->out.w % l->a.kw);
         break;
     }
     case DIN_WINDOWS: {
@@ -1037,15 +1091,21 @@ static void emit_input_grad_windows(Emitter *e, const PlanLayer *pl)
     emit_blank(e);
 }
 
-/* Weights into [ky][co][kx·IC + ci] rows of @WRP, then per image: zeros (for
- * floats no window reaches) and tiles of windows along each output row. */
-static void emit_din_windows(Emitter *e, const PlanLayer *pl)
+/* The weights as window rows, [ky][co][kx·IC + ci] in rows of @WRP (zeros
+ * past @KW·@IC), for the windows and overlap paths, starting on a cache line
+ * where the region has room (it is sized for the gather's layout): unaligned,
+ * each 16-float load of them is split in two, and lenet5's conv2 backward
+ * took 0.88 ms per batch of 64 instead of 0.71 (AMD Zen 4). */
+static void emit_window_row_weights(Emitter *e, const Layer *l)
 {
-    const Layer *l = pl->l;
-    const char *n = l->name;
-    emit(e, "/* dL/din: windows do not overlap (stride ≥ kernel): each output pixel's window gets Σ_co dout · w */");
     emit(e, "const float *restrict weight = c->params + @WEIGHT;");
-    emit(e, "float *restrict wt = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WT;   /* [@KH][@OC][@WRP] */");
+    long room = (long)l->a.kh * l->a.kw * ((l->in.c + 15) / 16 * 16) * l->a.n;   /* plan.c: plan_conv_scratch */
+    long rows = (long)l->a.kh * l->a.n * din_windows_vectors(e, l) * e->vlen;
+    if (rows + 15 <= room)
+        emit(e, "float *restrict wt = (float *)(((uintptr_t)(c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WT) + 63) & "
+                "~(uintptr_t)63);   /* [@KH][@OC][@WRP] */");
+    else
+        emit(e, "float *restrict wt = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WT;   /* [@KH][@OC][@WRP] */");
     emit(e, "for (int ky = 0; ky < @KH; ky++)");
     emit(e, "    for (int co = 0; co < @OC; co++)");
     emit(e, "        for (int j = 0; j < @WRP; j++) {");
@@ -1053,6 +1113,16 @@ static void emit_din_windows(Emitter *e, const PlanLayer *pl)
     emit(e, "            wt[((size_t)ky * @OC + co) * @WRP + j] = kx < @KW ? weight[((size_t)(%s) * @IC + ci) * @OC + co] : 0.0f;",
          tap(l));
     emit(e, "        }");
+}
+
+/* Weights into [ky][co][kx·IC + ci] rows of @WRP, then per image: zeros (for
+ * floats no window reaches) and tiles of windows along each output row. */
+static void emit_din_windows(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    const char *n = l->name;
+    emit(e, "/* dL/din: windows do not overlap (stride ≥ kernel): each output pixel's window gets Σ_co dout · w */");
+    emit_window_row_weights(e, l);
     emit_batch_loop(e);
     emit(e, "float *restrict dimg = din + (size_t)b * @IH * @IW * @IC;");
     emit(e, "memset(dimg, 0, sizeof(float) * @IH * @IW * @IC);");
@@ -1068,6 +1138,103 @@ static void emit_din_windows(Emitter *e, const PlanLayer *pl)
     emit_close(e, "b");   /* no relu mask: plan.c gives those to gathering convs only */
 }
 
+/* dL/din[b, oy−PH+ky, ox−PW+kx, ci] += Σ_co dout[b,oy,ox,co] · w[ky,kx,ci,co], for the windows of
+ * tx output pixels @KW apart: all @KH window rows of each in registers, then added into dimg. */
+static void emit_input_grad_overlap(Emitter *e, const PlanLayer *pl)
+{
+    const char *n = pl->l->name;
+    emit(e, "typedef float %s_wvf __attribute__((vector_size(@WVL * sizeof(float)), aligned(4)));", n);
+    emit_blank(e);
+    emit(e, "/* %s: the @KH window rows of tx output pixels ox0, ox0 + @KW, … of output row oy, whose dL/dout", n);
+    emit(e, "   row is g: lanes kx·@IC + ci, summed over co from wt = [@KH][@OC][@WRP], then added into dimg, the");
+    emit(e, "   image's dL/din (the tile's windows do not overlap; other tiles add the floats between) */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_input_grad_overlap(const float *restrict g,", n);
+    emit(e, "    const float *restrict wt, float *restrict dimg, const int oy, const int ox0, const int tx)");
+    emit_open(e, "{");
+    emit(e, "%s_wvf acc[@KH][@TXO][@NVW];", n);
+    emit(e, "for (int ky = 0; ky < @KH; ky++)");
+    emit(e, "    for (int t = 0; t < tx; t++)");
+    emit(e, "        for (int v = 0; v < @NVW; v++) acc[ky][t][v] = (%s_wvf){0};", n);
+    emit_open(e, "for (int co = 0; co < @OC; co++) {");
+    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    emit(e, "%s_wvf w[@NVW];", n);
+    emit(e, "for (int v = 0; v < @NVW; v++) w[v] = *(const %s_wvf *)(wt + ((size_t)ky * @OC + co) * @WRP + v * @WVL);", n);
+    emit_open(e, "for (int t = 0; t < tx; t++) {");
+    emit(e, "const float s = g[(size_t)(ox0 + t * @KW) * @OC + co];");
+    emit(e, "for (int v = 0; v < @NVW; v++) acc[ky][t][v] += s * w[v];");
+    emit_close(e, "t");
+    emit_close(e, "ky");
+    emit_close(e, "co");
+    emit(e, "/* each row's loads before its stores: a masked store's vector reaches into the next window's");
+    emit(e, "   floats, and a load there would wait for it (measured: 4-5%% of the time on each such load) */");
+    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    emit(e, "const int iy = oy - @PH + ky;");
+    emit(e, "if (iy < 0 || iy >= @IH) continue;   /* a row of padding */");
+    emit(e, "%s_wvf d[@TXO][@NVW];", n);
+    emit_open(e, "for (int t = 0; t < tx; t++) {");
+    emit(e, "const int ix0 = ox0 + t * @KW - @PW;");
+    emit(e, "if (ix0 < 0 || ix0 + @KW > @IW) continue;   /* a window at the edge: below */");
+    emit(e, "const float *restrict pd = dimg + ((size_t)iy * @IW + ix0) * @IC;");
+    emit(e, "for (int v = 0; v < @NVW - 1; v++) d[t][v] = *(const %s_wvf *)(pd + v * @WVL) + acc[ky][t][v];", n);
+    emit(e, "cnn_load_lanes(&d[t][@NVW - 1], pd + (@NVW - 1) * @WVL, @WVL, @LASTW);");
+    emit(e, "d[t][@NVW - 1] += acc[ky][t][@NVW - 1];");
+    emit_close(e, "t");
+    emit_open(e, "for (int t = 0; t < tx; t++) {");
+    emit(e, "const int ix0 = ox0 + t * @KW - @PW;");
+    emit(e, "float *restrict pd = dimg + ((size_t)iy * @IW + ix0) * @IC;");
+    emit_open(e, "if (ix0 >= 0 && ix0 + @KW <= @IW) {   /* the whole window row inside the image */");
+    emit(e, "for (int v = 0; v < @NVW - 1; v++) *(%s_wvf *)(pd + v * @WVL) = d[t][v];", n);
+    emit(e, "cnn_store_lanes(pd + (@NVW - 1) * @WVL, &d[t][@NVW - 1], @WVL, @LASTW);");
+    emit(e, "continue;");
+    emit_close(e, NULL);
+    emit(e, "float row[@WRP] __attribute__((aligned(64)));   /* its columns inside the image */");
+    emit(e, "for (int v = 0; v < @NVW; v++) *(%s_wvf *)(row + v * @WVL) = acc[ky][t][v];", n);
+    emit(e, "const int lo = ix0 < 0 ? -ix0 : 0, hi = ix0 + @KW > @IW ? @IW - ix0 : @KW;");
+    emit(e, "for (int j = lo * @IC; j < hi * @IC; j++) pd[j] += row[j];");
+    emit_close(e, "t");
+    emit_close(e, "ky");
+    emit_close(e, NULL);
+    emit_blank(e);
+}
+
+/* Windows of one column class (ox ≡ r mod @KW), count of them, in tiles of
+ * @TXO and one of the rest: every call's tx a constant, so its loops unroll. */
+static void emit_overlap_class(Emitter *e, const char *n, const char *count)
+{
+    emit(e, "int k = 0;");
+    emit(e, "for (; k + @TXO <= %s; k += @TXO) %s_input_grad_overlap(grow, wt, dimg, oy, r + k * @KW, @TXO);", count, n);
+    emit(e, "if (%s %% @TXO) %s_input_grad_overlap(grow, wt, dimg, oy, r + k * @KW, %s %% @TXO);", count, n, count);
+}
+
+/* Weights into [ky][co][kx·IC + ci] rows of @WRP (as the windows path), then
+ * per image: zeros, the column classes of each output row, the relu mask. */
+static void emit_din_overlap(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    const char *n = l->name;
+    emit(e, "/* dL/din: each output pixel's window gets Σ_co dout · w, added in (windows @KW apart at a time) */");
+    emit_window_row_weights(e, l);
+    emit_batch_loop(e);
+    emit(e, "float *restrict dimg = din + (size_t)b * @IH * @IW * @IC;");
+    emit(e, "memset(dimg, 0, sizeof(float) * @IH * @IW * @IC);");
+    emit_open(e, "for (int oy = 0; oy < @OH; oy++) {");
+    emit(e, "const float *restrict grow = dout + ((size_t)b * @OH + oy) * @OW * @OC;");
+    emit_open(e, "for (int r = 0; r < @OCLS_FULL; r++) {");
+    emit_overlap_class(e, n, "(@OCLS + 1)");
+    emit_close(e, "r");
+    emit_open(e, "for (int r = @OCLS_FULL; r < @KW && @OCLS > 0; r++) {");
+    emit_overlap_class(e, n, "@OCLS");
+    emit_close(e, "r");
+    emit_close(e, "oy");
+    if (pl->relu_mask) {
+        emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
+        emit(e, "float *restrict prow = din + ((size_t)b * @IH + iy) * @IW * @IC;");
+        emit_conv_relu_mask(e, "prow", "0", "@IW * @IC");
+        emit_close(e, "iy");
+    }
+    emit_close(e, "b");
+}
+
 static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     bool wino = emit_conv_winograd(e, pl);
@@ -1076,6 +1243,7 @@ static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer 
     switch (din_kind(e, pl)) {
     case DIN_WINOGRAD: emit_conv_winograd_din_kernels(e, pl); break;
     case DIN_ROWS: emit_input_grad_rows(e, pl); break;
+    case DIN_OVERLAP: emit_input_grad_overlap(e, pl); break;
     case DIN_WINDOWS: emit_input_grad_windows(e, pl); break;
     case DIN_REDUCE: emit_input_grad_pixel(e, pl); break;
     case DIN_GATHER: emit_input_grad_tile(e, pl); break;
@@ -1096,6 +1264,7 @@ static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer 
     switch (din_kind(e, pl)) {
     case DIN_WINOGRAD: emit_conv_winograd_din(e, pl); break;
     case DIN_ROWS: emit_din_rows(e, pl); break;
+    case DIN_OVERLAP: emit_din_overlap(e, pl); break;
     case DIN_WINDOWS: emit_din_windows(e, pl); break;
     case DIN_REDUCE: emit_din_reduce(e, pl); break;
     case DIN_GATHER: emit_din_gather(e, pl); break;
