@@ -59,6 +59,7 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl);
 void emit_conv_copy_into_margins(Emitter *e, const char *dst, const char *src, const char *h, const char *w,
                                  const char *ch, const char *bh, const char *bw, const char *top, const char *left);
 void emit_conv_relu_mask(Emitter *e, const char *dst, const char *ix, const char *count);
+void emit_conv_relu_mask_image(Emitter *e);
 /* emit_conv_winograd.c: 3×3 stride-1 convs by Winograd F(2×2,3×3), where plan.c
  * found the shape fits and the register tiles are wide enough. */
 bool emit_conv_winograd(const Emitter *e, const PlanLayer *pl);

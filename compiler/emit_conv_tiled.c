@@ -856,6 +856,16 @@ void emit_conv_relu_mask(Emitter *e, const char *dst, const char *ix, const char
     emit(e, "for (int i = 0; i < %s; i++) %s[i] = mask[i] > 0.0f ? %s[i] : 0.0f;", count, dst, dst);
 }
 
+/* The same over image b's whole dL/din, row by row (the paths that write an
+ * image's dL/din before they can mask it). */
+void emit_conv_relu_mask_image(Emitter *e)
+{
+    emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
+    emit(e, "float *restrict prow = din + ((size_t)b * @IH + iy) * @IW * @IC;");
+    emit_conv_relu_mask(e, "prow", "0", "@IW * @IC");
+    emit_close(e, "iy");
+}
+
 /* dL/din[b,iy,ix,ci] = Σ over the taps (ky,kx) that reach an output pixel of Σ_co dout·w[tap,ci,co],
  * the sum over co kept in the lanes of one register per input channel. */
 static void emit_input_grad_pixel(Emitter *e, const PlanLayer *pl)
@@ -1048,12 +1058,7 @@ static void emit_din_rows(Emitter *e, const PlanLayer *pl)
     } else {
         emit_close(e, NULL);
     }
-    if (pl->relu_mask) {
-        emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
-        emit(e, "float *restrict prow = din + ((size_t)b * @IH + iy) * @IW * @IC;");
-        emit_conv_relu_mask(e, "prow", "0", "@IW * @IC");
-        emit_close(e, "iy");
-    }
+    if (pl->relu_mask) emit_conv_relu_mask_image(e);
     emit_close(e, "b");
 }
 
@@ -1226,12 +1231,7 @@ static void emit_din_overlap(Emitter *e, const PlanLayer *pl)
     emit_overlap_class(e, n, "@OCLS");
     emit_close(e, "r");
     emit_close(e, "oy");
-    if (pl->relu_mask) {
-        emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
-        emit(e, "float *restrict prow = din + ((size_t)b * @IH + iy) * @IW * @IC;");
-        emit_conv_relu_mask(e, "prow", "0", "@IW * @IC");
-        emit_close(e, "iy");
-    }
+    if (pl->relu_mask) emit_conv_relu_mask_image(e);
     emit_close(e, "b");
 }
 

@@ -324,12 +324,7 @@ void emit_conv_winograd_din(Emitter *e, const PlanLayer *pl)
     emit(e, "const float *restrict g = dout + (size_t)b * @OH * @OW * @OC;");
     emit_conv_copy_into_margins(e, "dpad", "g", "@OH", "@OW", "@OC", "@DPAD_H", "@DPAD_W", "1", "1");
     emit(e, "%s_input_grad_winograd(dpad, u, NULL, din + (size_t)b * @IH * @IW * @IC);", n);
-    if (pl->relu_mask) {
-        emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
-        emit(e, "float *restrict prow = din + ((size_t)b * @IH + iy) * @IW * @IC;");
-        emit_conv_relu_mask(e, "prow", "0", "@IW * @IC");
-        emit_close(e, "iy");
-    }
+    if (pl->relu_mask) emit_conv_relu_mask_image(e);
     emit_close(e, "b");
 }
 
