@@ -288,10 +288,10 @@ static bool din_is_overlap(const Emitter *e, const PlanLayer *pl)
     if (!pl->need_din || pl->wt_off < 0 || !pl->din_gather || emit_conv_winograd(e, pl) || l->a.sh != 1 ||
         l->a.sw != 1 || l->a.dh != 1 || l->a.dw != 1 || l->a.kw < 2 || din_overlap_tile(e, l) < 1)
         return false;
+    ConvVec iv = channel_vec(e, l->in.c);   /* the gather's input-channel vectors */
     long overlap = l->out.h * l->out.w * (long)l->a.kh * din_windows_vectors(e, l) * e->vlen * l->a.n;
     long other = din_is_rows(e, pl) ? din_rows_lanes(e, l)
-                                    : l->in.h * l->in.w * (long)l->a.kh * l->a.kw * channel_vec(e, l->in.c).nv *
-                                          channel_vec(e, l->in.c).vl * l->a.n;
+                                    : l->in.h * l->in.w * (long)l->a.kh * l->a.kw * iv.nv * iv.vl * l->a.n;
     return overlap * 5 < other * 4;   /* a fifth to spare for its adds into dL/din */
 }
 
