@@ -79,9 +79,11 @@ void emit_blank(Emitter *e) { emit_append(e, "\n", 1); }
 
 void emit_text(Emitter *e, const char *text) { emit_append(e, text, strlen(text)); }
 
+/* schedule(static): every per-image loop deals thread t the same images, the
+ * ones dL/dweight's chunk t sums (plan.h PLAN_GRAD_CHUNKS). */
 void emit_batch_loop(Emitter *e)
 {
-    emit(e, "#pragma omp parallel for");
+    emit(e, "#pragma omp parallel for schedule(static)");
     emit_open(e, "for (int b = 0; b < c->batch; b++) {");
 }
 
@@ -397,6 +399,7 @@ static bool host_halves_16_float_fmas(void)
 }
 
 static void emit_partial_vectors(Emitter *e);
+static void emit_grad_chunks(Emitter *e);
 
 static void emit_vector_type(Emitter *e)
 {
@@ -407,6 +410,33 @@ static void emit_vector_type(Emitter *e)
     emit(e, "typedef int32_t cnn_vi __attribute__((vector_size(CNN_VLEN * sizeof(int32_t)), aligned(4)));");
     emit_blank(e);
     emit_partial_vectors(e);
+    emit_blank(e);
+    emit_grad_chunks(e);
+}
+
+static void emit_grad_chunks(Emitter *e)
+{
+    emit(e, "/* A conv's dL/dweight is summed in CNN_GRAD_CHUNKS chunks of consecutive images, each into its");
+    emit(e, "   own copy, then the copies are added in chunk order: chunk g starts at image ⌈g·batch/CHUNKS⌉,");
+    emit(e, "   the images schedule(static) gives thread g of 2 in every per-image loop, so each thread sums");
+    emit(e, "   the images it ran and no image's data crosses to the other core; the sums do not depend on");
+    emit(e, "   the thread count. */");
+    emit(e, "enum { CNN_GRAD_CHUNKS = %d };", PLAN_GRAD_CHUNKS);
+    emit(e, "static inline __attribute__((always_inline, unused)) int cnn_chunk_first(const int batch, const int g)");
+    emit_open(e, "{");
+    emit(e, "return (g * batch + CNN_GRAD_CHUNKS - 1) / CNN_GRAD_CHUNKS;");
+    emit_close(e, NULL);
+}
+
+/* Inside a parallel region whose threads are done with their chunks: dst[0, n)
+ * += chunk g's copy at part + (g − 1)·stride, for g = 1, 2, … in order; a
+ * chunk with no images (a batch smaller than the chunks) has none. */
+void emit_grad_chunks_add(Emitter *e, const char *dst, const char *part, const char *n, const char *stride)
+{
+    emit_open(e, "for (int g = 1; g < CNN_GRAD_CHUNKS && cnn_chunk_first(c->batch, g) < c->batch; g++) {");
+    emit(e, "#pragma omp for schedule(static)");
+    emit(e, "for (long i = 0; i < %s; i++) %s[i] += %s[(size_t)(g - 1) * %s + i];", n, dst, part, stride);
+    emit_close(e, "g");
 }
 
 /* The first n lanes of a vector from or to memory, for a pixel's channels

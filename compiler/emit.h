@@ -31,6 +31,7 @@ void emit_text(Emitter *e, const char *text);       /* verbatim, no '@' expansio
 
 /* Loop over the batch, one image per OpenMP thread: images are independent. */
 void emit_batch_loop(Emitter *e);
+void emit_grad_chunks_add(Emitter *e, const char *dst, const char *part, const char *n, const char *stride);
 /* The standard signatures; uses_in/uses_out say whether the body reads them. */
 void emit_forward_open(Emitter *e, const PlanLayer *pl, bool uses_in);
 void emit_backward_open(Emitter *e, const PlanLayer *pl, bool uses_in, bool uses_out);

@@ -414,6 +414,7 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
     case DIN_WINOGRAD: emit_dpad_constants(e, l); break;
     default: break;
     }
+    emit(e, "@WPART = %ld,   /* dL/dweight's sums over image chunks 1 …, at acts + B*ACT_PER_IMAGE */", pl->wpart_off);
     if (weights_padded(e, pl))
         emit(e, "@WPAD = %ld,   /* weights and bias padded to @OCP channels, at acts + B*ACT_PER_IMAGE */",
              pl->wpad_off);
@@ -627,11 +628,11 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
     emit(e, "/* %s: image b's part of dL/dweight for tap (ky,kx) and ct input channels from ci0 (or, with", n);
     emit(e, "   the taps merged, ct (kx, ci) rows from kx·IC + ci = ci0), all output channels: Σ over its");
     emit(e, "   output pixels of src[b, y·SH+ky·DH, x·SW+kx·DW, ci] · dout[b,y,x,co], stored for the first");
-    emit(e, "   image and added for the others; batch: the images in dout; db: NULL, or dL/dbias, summed");
-    emit(e, "   the same way from the dL/dout vectors the tile loads anyway */");
+    emit(e, "   image of its chunk (first) and added for the others; batch: the images in dout; db: NULL, or");
+    emit(e, "   dL/dbias, summed the same way from the dL/dout vectors the tile loads anyway */");
     emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_tile(const float *restrict src,", n);
-    emit(e, "    const float *restrict dout, float *restrict dw, const int b, const int batch, const int ky, const int kx,");
-    emit(e, "    const int ci0, const int ct, float *restrict db)");
+    emit(e, "    const float *restrict dout, float *restrict dw, const int b, const int batch, const int first, const int ky,");
+    emit(e, "    const int kx, const int ci0, const int ct, float *restrict db)");
     emit_open(e, "{");
     char vt[64], vec[128];
     snprintf(vt, sizeof vt, "%s_vf", n);
@@ -680,7 +681,7 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
     emit_close(e, "y");
     emit_open(e, "for (int v = 0; db && v < @NV; v++) {");
     emit(e, "%s_vf sum = bias_acc[v];", n);
-    emit_open(e, "if (b > 0) {");
+    emit_open(e, "if (!first) {");
     emit(e, "%s_vf before;", n);
     emit(e, "%s_load(&before, db, v);", n);
     emit(e, "sum += before;");
@@ -690,7 +691,7 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
     emit_open(e, "for (int t = 0; t < ct; t++) {");
     emit_open(e, "for (int v = 0; v < @NV; v++) {");
     emit(e, "%s_vf sum = acc[t][v];", n);
-    emit_open(e, "if (b > 0) {");
+    emit_open(e, "if (!first) {");
     emit(e, "%s_vf before;", n);
     emit(e, "%s_load(&before, dw + (size_t)t * @OC, v);", n);
     emit(e, "sum += before;");
@@ -703,10 +704,13 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
 }
 
 /* Images outermost, so each image's input and dL/dout are read from cache by
- * every task instead of streaming the whole batch from memory once per task;
- * schedule(static) over the same task count gives each thread the same tasks
- * for every image, so each dweight slice has one owner (no race, nowait) and
- * is summed in image order whatever the thread count. */
+ * every task instead of streaming the whole batch from memory once per task.
+ * A task is (chunk of the batch, row block): the k-th image of every chunk,
+ * then the next, and schedule(static) over the same task count gives each
+ * thread the same tasks for every k, so each chunk's copy of a dweight slice
+ * has one owner (no race, nowait) and is summed in image order; with 2
+ * threads, thread g takes chunk g's tasks, its own images (PLAN_GRAD_CHUNKS).
+ * Chunk 0 sums into grads, the others into @WPART; then they are added. */
 static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
@@ -715,44 +719,56 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
     long rows = merged ? (long)l->a.kw * l->in.c : l->in.c;   /* per ky (merged) or per tap */
     int ct = weight_grad_rows(e, pl);
     if (merged) {
-        emit(e, "/* dL/dweight: tasks of (ky, block of CT (kx, ci) rows), image by image; a thread keeps");
-        emit(e, "   its tasks for every image, so each is summed in a fixed order */");
-        emit(e, "enum { ROWS = @KW * @IC, BLOCKS = (ROWS + @CT - 1) / @CT };");
+        emit(e, "/* dL/dweight: tasks of (chunk of the batch, ky, block of CT (kx, ci) rows), image by image;");
+        emit(e, "   a thread keeps its tasks for every image, so each is summed in a fixed order */");
+        emit(e, "enum { ROWS = @KW * @IC, BLOCKS = (ROWS + @CT - 1) / @CT, TASKS = @KH * BLOCKS };");
     } else {
-        emit(e, "/* dL/dweight: tasks of (ky, kx, block of CT input channels), image by image; a thread keeps");
-        emit(e, "   its tasks for every image, so each is summed in a fixed order */");
-        emit(e, "enum { ROWS = @IC, BLOCKS = (ROWS + @CT - 1) / @CT };");
+        emit(e, "/* dL/dweight: tasks of (chunk of the batch, ky, kx, block of CT input channels), image by image;");
+        emit(e, "   a thread keeps its tasks for every image, so each is summed in a fixed order */");
+        emit(e, "enum { ROWS = @IC, BLOCKS = (ROWS + @CT - 1) / @CT, TASKS = @KH * @KW * BLOCKS };");
     }
+    emit(e, "enum { WFLOATS = @KH * @KW * @IC * @OC, BIAS = %d };   /* a chunk's copy: weights, then bias */",
+         l->a.bias ? l->a.n : 0);
     emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
-    if (l->a.bias) emit(e, "float *restrict dbias = c->grads + @BIAS;   /* summed by the first task, r = 0 */");
+    if (l->a.bias) emit(e, "float *restrict dbias = c->grads + @BIAS;   /* summed by each chunk's first task, r = 0 */");
+    emit(e, "float *restrict part = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WPART;   /* chunks 1 … */");
+    emit(e, "const int per_chunk = cnn_chunk_first(c->batch, 1);   /* chunk 0 is the largest */");
     emit(e, "#pragma omp parallel");
-    emit_open(e, "for (int b = 0; b < c->batch; b++) {");
+    emit_open(e, "{");
+    emit_open(e, "for (int k = 0; k < per_chunk; k++) {");
     emit(e, "#pragma omp for schedule(static) nowait");
+    emit_open(e, "for (int task = 0; task < CNN_GRAD_CHUNKS * TASKS; task++) {");
+    emit(e, "const int g = task / TASKS, r = task %% TASKS, b = cnn_chunk_first(c->batch, g) + k;");
+    emit(e, "if (b >= cnn_chunk_first(c->batch, g + 1)) continue;   /* this chunk has fewer images */");
+    emit(e, "float *restrict wg = g == 0 ? dweight : part + (size_t)(g - 1) * (WFLOATS + BIAS);");
     if (merged) {
-        emit_open(e, "for (int r = 0; r < @KH * BLOCKS; r++) {");
         emit(e, "const int ky = r / BLOCKS, r0 = r %% BLOCKS * @CT;");
-        emit(e, "float *restrict dw = dweight + ((size_t)ky * ROWS + r0) * @OC;");
+        emit(e, "float *restrict dw = wg + ((size_t)ky * ROWS + r0) * @OC;");
         emit(e, "const int kx = 0;   /* r0 counts kx·IC + ci: the input row at kx = 0 has them all in order */");
     } else {
-        emit_open(e, "for (int r = 0; r < @KH * @KW * BLOCKS; r++) {");
         emit(e, "const int ky = r / (@KW * BLOCKS), kx = r / BLOCKS %% @KW, r0 = r %% BLOCKS * @CT;");
-        emit(e, "float *restrict dw = dweight + ((size_t)(%s) * ROWS + r0) * @OC;", tap(l));
+        emit(e, "float *restrict dw = wg + ((size_t)(%s) * ROWS + r0) * @OC;", tap(l));
     }
     /* r = 0 is a whole tile (r0 = 0, @CT <= ROWS); each call site inlines its own copy */
     const char *otherwise = "";
     if (l->a.bias) {
-        emit(e, "if (r == 0) %s_weight_grad_tile(src, dout, dw, b, c->batch, ky, kx, r0, @CT, dbias);", n);
+        emit(e, "float *restrict db = g == 0 ? dbias : wg + WFLOATS;");
+        emit(e, "if (r == 0) %s_weight_grad_tile(src, dout, dw, b, c->batch, k == 0, ky, kx, r0, @CT, db);", n);
         otherwise = "else ";
     }
     if (rows % ct == 0) {
-        emit(e, "%s%s_weight_grad_tile(src, dout, dw, b, c->batch, ky, kx, r0, @CT, NULL);", otherwise, n);
+        emit(e, "%s%s_weight_grad_tile(src, dout, dw, b, c->batch, k == 0, ky, kx, r0, @CT, NULL);", otherwise, n);
     } else {
-        emit(e, "%sif (r0 + @CT <= ROWS) %s_weight_grad_tile(src, dout, dw, b, c->batch, ky, kx, r0, @CT, NULL);",
+        emit(e, "%sif (r0 + @CT <= ROWS) %s_weight_grad_tile(src, dout, dw, b, c->batch, k == 0, ky, kx, r0, @CT, NULL);",
              otherwise, n);
-        emit(e, "else %s_weight_grad_tile(src, dout, dw, b, c->batch, ky, kx, r0, ROWS %% @CT, NULL);", n);
+        emit(e, "else %s_weight_grad_tile(src, dout, dw, b, c->batch, k == 0, ky, kx, r0, ROWS %% @CT, NULL);", n);
     }
-    emit_close(e, "r");
-    emit_close(e, "b");
+    emit_close(e, "task");
+    emit_close(e, "k");
+    emit(e, "#pragma omp barrier");
+    emit_grad_chunks_add(e, "dweight", "part", "WFLOATS", "(WFLOATS + BIAS)");
+    if (l->a.bias) emit_grad_chunks_add(e, "dbias", "(part + WFLOATS)", "BIAS", "(WFLOATS + BIAS)");
+    emit_close(e, NULL);
 }
 
 /* dL/d(padded in) += dout[b,y,x,co] · wT[tap,co,ci] for every tap; then the

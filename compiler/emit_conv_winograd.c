@@ -336,10 +336,12 @@ void emit_conv_winograd_din(Emitter *e, const PlanLayer *pl)
  * is summed in registers (tiles of input-channel rows × output-channel
  * vectors, like the direct dL/dweight), and dL/dweight = Gᵀ M G once per
  * step.  Row a of the transforms (ξ = 4a … 4a+3) needs two rows of x and
- * of g, so the four rows a are the tasks, image by image: a thread computes
- * its rows' transforms and owns their M, summed in image and tile order
- * whatever the thread count.  M lives where U does (@WINO): dL/din transforms its weights
- * only after. */
+ * of g, so (chunk of the batch, row a) are the tasks, image by image: a
+ * thread computes its rows' transforms and owns their M for its chunk,
+ * summed in image and tile order whatever the thread count, and the chunks'
+ * M are added before the transform (plan.h PLAN_GRAD_CHUNKS: with 2 threads
+ * each sums its own images).  Chunk 0's M lives where U does (@WINO): dL/din
+ * transforms its weights only after; the others' at @WPART. */
 
 static long wino_grad_chunk(const Layer *l)
 {
@@ -459,26 +461,37 @@ void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl)
 void emit_conv_winograd_weight_grad(Emitter *e, const PlanLayer *pl)
 {
     const char *n = pl->l->name;
-    emit(e, "/* dL/dweight by Winograd F(2×2,3×3): M summed over the batch, four tasks (the rows a of ξ), then");
-    emit(e, "   dL/dweight = Gᵀ M G */");
-    emit(e, "float *restrict m = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WINO;   /* M[16][@IC][@OC] */");
+    emit(e, "/* dL/dweight by Winograd F(2×2,3×3): M summed over each chunk of the batch, tasks of (chunk, row a");
+    emit(e, "   of ξ), the chunks' M added, then dL/dweight = Gᵀ M G */");
+    emit(e, "enum { MFLOATS = 16 * @IC * @OC, BIAS = %d };   /* a chunk's copy: M, then dL/dbias */",
+         pl->l->a.bias ? pl->l->a.n : 0);
+    emit(e, "float *restrict m = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WINO;   /* M[16][@IC][@OC], chunk 0 */");
+    emit(e, "float *restrict part = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WPART;   /* chunks 1 … */");
     emit(e, "float *restrict dbias = %s;", pl->l->a.bias ? "c->grads + @BIAS" : "NULL");
+    emit(e, "const int per_chunk = cnn_chunk_first(c->batch, 1);   /* chunk 0 is the largest */");
     emit(e, "#pragma omp parallel");
     emit_open(e, "{");
     emit(e, "float V[4 * @WW_VROW] __attribute__((aligned(64)));   /* this thread's, on its stack */");
     emit(e, "float E[4 * @WW_EROW] __attribute__((aligned(64)));");
-    emit_open(e, "for (int b = 0; b < c->batch; b++) {   /* images outermost: each is read from cache by every task */");
-    emit(e, "#pragma omp for schedule(static) nowait   /* the same a for every image: one owner per row of M */");
-    emit_open(e, "for (int a = 0; a < 4; a++) {");
+    emit_open(e, "for (int k = 0; k < per_chunk; k++) {   /* images outermost: each is read from cache by every task */");
+    emit(e, "#pragma omp for schedule(static) nowait   /* the same tasks for every k: one owner per row of M */");
+    emit_open(e, "for (int task = 0; task < CNN_GRAD_CHUNKS * 4; task++) {");
+    emit(e, "const int g = task / 4, a = task %% 4, b = cnn_chunk_first(c->batch, g) + k;");
+    emit(e, "if (b >= cnn_chunk_first(c->batch, g + 1)) continue;   /* this chunk has fewer images */");
+    emit(e, "float *restrict mg = g == 0 ? m : part + (size_t)(g - 1) * (MFLOATS + BIAS);");
+    emit(e, "float *restrict dbg = dbias == NULL || g == 0 ? dbias : mg + MFLOATS;");
     emit(e, "const float *restrict img = src + (size_t)b * @SRC_H * @SRC_W * @IC;");
-    emit(e, "const float *restrict g = dout + (size_t)b * @OH * @OW * @OC;");
+    emit(e, "const float *restrict gr = dout + (size_t)b * @OH * @OW * @OC;");
     emit(e, "int t0 = 0;");
     emit(e, "for (; t0 + @WW_CHUNK <= @TILES; t0 += @WW_CHUNK)");
-    emit(e, "    %s_weight_grad_winograd_chunk(img, g, m, dbias, V, E, a, t0, @WW_CHUNK, b == 0 && t0 == 0);", n);
+    emit(e, "    %s_weight_grad_winograd_chunk(img, gr, mg, dbg, V, E, a, t0, @WW_CHUNK, k == 0 && t0 == 0);", n);
     emit(e, "if (t0 < @TILES)");
-    emit(e, "    %s_weight_grad_winograd_chunk(img, g, m, dbias, V, E, a, t0, @TILES %% @WW_CHUNK, b == 0 && t0 == 0);", n);
-    emit_close(e, "a");
-    emit_close(e, "b");
+    emit(e, "    %s_weight_grad_winograd_chunk(img, gr, mg, dbg, V, E, a, t0, @TILES %% @WW_CHUNK, k == 0 && t0 == 0);", n);
+    emit_close(e, "task");
+    emit_close(e, "k");
+    emit(e, "#pragma omp barrier");
+    emit_grad_chunks_add(e, "m", "part", "MFLOATS", "(MFLOATS + BIAS)");
+    if (pl->l->a.bias) emit_grad_chunks_add(e, "dbias", "(part + MFLOATS)", "BIAS", "(MFLOATS + BIAS)");
     emit_close(e, NULL);
     emit(e, "float *restrict dweight = c->grads + @WEIGHT;   /* [3][3][@IC][@OC] */");
     emit(e, "#pragma omp parallel for");

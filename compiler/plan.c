@@ -188,6 +188,11 @@ static void plan_conv_scratch(Planner *pl, PlanLayer *q)
     if (wt) q->wt_off = p->act_fixed;
     if (wino) q->wino_off = p->act_fixed;
     p->act_fixed += wt > wino ? wt : wino;
+    /* dL/dweight's chunks past the first (PLAN_GRAD_CHUNKS): direct weights or Winograd's M, and bias */
+    long wsum = (long)l->a.kh * l->a.kw * l->in.c * l->a.n;
+    if (wino > wsum) wsum = wino;
+    q->wpart_off = p->act_fixed;
+    p->act_fixed += (PLAN_GRAD_CHUNKS - 1) * (wsum + l->a.n);
     if (l->a.n % 16 != 0) {   /* room for any vector width the emitter picks: 8 or 16 */
         long ocp = (l->a.n + 15) / 16 * 16;
         q->wpad_off = p->act_fixed;
@@ -225,7 +230,7 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
     q->prefix = arena_printf(pl->arena, "%s_", upper_name(pl->arena, l->name));
     q->in_buf = in_buf;
     q->weight_off = q->bias_off = q->stat_off = q->index_off = q->fixed_off = q->pad_off = q->wt_off = -1;
-    q->wpad_off = q->din_off = q->wino_off = -1;
+    q->wpad_off = q->din_off = q->wino_off = q->wpart_off = -1;
     q->producer = pl->prev ? pl->prev->l->id : -1;
     q->done_by = q->mask_by = NULL;
     q->need_din = l->id > 0;

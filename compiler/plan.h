@@ -22,6 +22,18 @@ enum { PLAN_STACK_BUFFER_MAX_BYTES = 256 * 1024 };
  * inputs, from its weights transposed (too few outputs for a vector). */
 enum { PLAN_FC_DIN_TRANSPOSED = 32 };
 
+/* A conv's dL/dweight is summed over the batch in this many chunks of
+ * consecutive images (chunk g: images [⌈g·B/G⌉, ⌈(g+1)·B/G⌉), the split
+ * OpenMP's static schedule gives 2 threads in every per-image loop), each
+ * chunk into its own copy, then the copies added in chunk order.  With 2
+ * threads each sums only the images it ran forward and backward, so no
+ * activation crosses between cores: on a 2-vCPU cloud machine whose vCPUs
+ * sit on different core complexes a cache line takes 330 ns there and back
+ * (70 ns on one complex), and kaggle-digits' dL/dweight reading the other
+ * thread's half of the batch made its pools and convs 2-5x slower.  The
+ * chunks do not depend on the thread count, so neither do the sums. */
+enum { PLAN_GRAD_CHUNKS = 2 };
+
 typedef struct PlanTensor {
     const char *name;          /* conv1.weight */
     bool trainable;            /* false: batchnorm running statistics */
@@ -58,6 +70,9 @@ typedef struct PlanLayer {
                                   independent floats for its transformed weights [16][IC][OC],
                                   or dL/dweight's sums M in backward (emit_conv_winograd.c), else -1;
                                   the same floats as wt_off (a layer's kernels use one or the other) */
+    long wpart_off;            /* conv: batch-independent floats for dL/dweight's (or Winograd's M's)
+                                  and dL/dbias's sums over image chunks 1 … PLAN_GRAD_CHUNKS − 1
+                                  (chunk 0 sums into grads or M); see PLAN_GRAD_CHUNKS */
     bool in_place;             /* relu writing over its input's buffer (see plan.c) */
     bool fused_relu;           /* conv whose in-place relu its forward applies as it stores */
     const char *done_by;       /* relu: the conv that applies it (fused_relu), else NULL */

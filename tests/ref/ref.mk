@@ -5,6 +5,7 @@
 REF_DIR := $(B)/ref
 REF_BIN := $(B)/tests/test_ref
 REF_B37_MODELS := examples/lenet5.cnn examples/assignment.cnn tests/ref/models/maxpool-tiling-relu.cnn
+REF_B1_MODELS := examples/lenet5.cnn examples/kaggle-digits.cnn examples/vgg-small.cnn
 
 $(REF_BIN): tests/ref/test_ref.c $(B)/libcnnrt.a runtime/rt.h runtime/cnnrt.h $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -34,3 +35,8 @@ ref-test: $(REF_BIN) $(B)/cnnc $(B)/libcnnrt.a
 	@# the assignment's 20 channels in 3 × 8 or 2 × 16 (compiler/emit.c: host_halves_16_float_fmas)
 	CNNC_HALVED16=1 $(REF_BIN) $(abspath $(REF_DIR))-b37 $(abspath $(B)/cnnc)
 	CNNC_HALVED16=0 $(REF_BIN) $(abspath $(REF_DIR))-b37 $(abspath $(B)/cnnc)
+	@# a batch of 1: dL/dweight's second chunk of images is empty (plan.h PLAN_GRAD_CHUNKS),
+	@# for the direct kernels and Winograd
+	@rm -rf $(REF_DIR)-b1
+	/usr/bin/python3 tests/ref/reference.py suite $(REF_DIR)-b1 $(REF_B1_MODELS) --size 1
+	$(REF_BIN) $(abspath $(REF_DIR))-b1 $(abspath $(B)/cnnc)
