@@ -97,7 +97,7 @@ void cnn_optim_free(CnnOptim *o)
 
 static void cnn_sgd_step(long n, float *restrict p, const float *restrict g, float lr)
 {
-#pragma omp parallel for if (n > 65536) schedule(static)
+#pragma omp parallel for simd if (parallel: n > 16384) schedule(static)
     for (long i = 0; i < n; i++) p[i] += -lr * g[i];
 }
 
@@ -106,7 +106,7 @@ static void cnn_sgd_step(long n, float *restrict p, const float *restrict g, flo
 static void cnn_momentum_step(long n, float *restrict p, const float *restrict g, float *restrict buf,
                               float lr, float mom)
 {
-#pragma omp parallel for if (n > 65536) schedule(static)
+#pragma omp parallel for simd if (parallel: n > 16384) schedule(static)
     for (long i = 0; i < n; i++) {
         buf[i] = buf[i] * mom + g[i];
         p[i] += -lr * buf[i];
@@ -117,7 +117,11 @@ static void cnn_momentum_step(long n, float *restrict p, const float *restrict g
  * over every parameter are a visible part of a step at SSE width: gcc builds
  * an AVX-512 and an AVX2 copy too and picks one at load time (ifunc).  Each
  * copy computes every element with the same IEEE operations, so results do
- * not depend on the copy. */
+ * not depend on the copy.  `simd` makes the loops vector loops even when
+ * they run on one thread: `if (parallel: …)` keeps that test off the simd
+ * (a plain `if` turned both off, and lenet5's 62 K parameters took 0.21 ms a
+ * step in scalar code; 0.06 ms now).  Past 16 K parameters the threads
+ * split them (lenet5 at 2 threads: 0.10 ms on one, 0.055 on two). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 #define CNN_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -135,7 +139,7 @@ static void cnn_adam_step(CnnOptim *o, float *p, const float *g)
     float bc2_sqrt = (float)sqrt(bc2), eps = (float)c->eps, step_size = (float)(c->lr / bc1);
     float *restrict m = o->m, *restrict v = o->v;
     long n = o->n;
-#pragma omp parallel for if (n > 65536) schedule(static)
+#pragma omp parallel for simd if (parallel: n > 16384) schedule(static)
     for (long i = 0; i < n; i++) {
         m[i] = m[i] * b1 + one_b1 * g[i];
         v[i] = v[i] * b2 + one_b2 * (g[i] * g[i]);
