@@ -366,11 +366,47 @@ static int by_size_descending(const void *a, const void *b)
     return (x > y) - (x < y);   /* ties: in the order made, so the plan is the same everywhere */
 }
 
+/* Where t, placed at off, may not share floats with the placed u: the
+ * lowest offset past off that ends the conflict, or off if there is none.
+ * Live at the same time, they may not overlap at all.  Otherwise the images
+ * decide: image b of a buffer at offset o sits at B·o + b·size, so with the
+ * batch halved between 2 threads (PLAN_GRAD_CHUNKS, schedule(static)) its
+ * first half of images covers [2o, 2o + size) and its second [2o + size,
+ * 2o + 2·size), in units of B/2 floats.  Reused floats are fetched from the
+ * other core if a half lands on the other half of u, so t may overlap u only
+ * with the two halves' boundaries at one place: t centred on u. */
+static long pack_next_offset(const Lifetime *t, long off, const Lifetime *u)
+{
+    bool overlap = u->off < off + t->size && off < u->off + u->size;
+    if (!overlap) return off;
+    bool same_time = u->first <= t->last && t->first <= u->last;
+    long twice_centred = 2 * u->off + u->size - t->size;
+    if (same_time) return u->off + u->size;
+    if (twice_centred == 2 * off) return off;
+    if (twice_centred > 2 * off && twice_centred % 2 == 0) return twice_centred / 2;
+    return u->off + u->size;
+}
+
+/* The lowest offset for t among the k placed buffers, moving up past each
+ * in the way. */
+static long lowest_offset(const Lifetime *t, Lifetime *const *placed, int k)
+{
+    long off = 0;
+    for (bool moved = true; moved;) {
+        moved = false;
+        for (int j = 0; j < k; j++) {
+            long next = pack_next_offset(t, off, placed[j]);
+            if (next != off) off = next, moved = true;
+        }
+    }
+    return off;
+}
+
 /* Greedy by size (TensorFlow Lite's arena planner does the same): the
- * largest buffer first, each at the lowest offset where it overlaps no
- * placed buffer that is live at the same time.  Past PACK_MAX buffers (a
- * model of thousands of layers) every buffer gets its own floats instead,
- * since this is quadratic.  Returns the arena's floats per image. */
+ * largest buffer first, each at the lowest offset found, moving up past
+ * each placed buffer it may not overlap (pack_next_offset).  Past PACK_MAX
+ * buffers (a model of thousands of layers) every buffer gets its own floats
+ * instead, since this is quadratic.  Returns the arena's floats per image. */
 enum { PACK_MAX = 3000 };
 
 static long pack_lifetimes(Arena *a, Lifetime *life, int n)
@@ -385,17 +421,8 @@ static long pack_lifetimes(Arena *a, Lifetime *life, int n)
     qsort(order, (size_t)n, sizeof *order, by_size_descending);
     for (int k = 0; k < n; k++) {
         Lifetime *t = order[k];
-        long off = 0;
-        for (bool moved = true; moved;) {   /* past every overlapping placed buffer in the way */
-            moved = false;
-            for (int j = 0; j < k; j++) {
-                const Lifetime *u = order[j];
-                bool same_time = u->first <= t->last && t->first <= u->last;
-                if (same_time && u->off < off + t->size && off < u->off + u->size) off = u->off + u->size, moved = true;
-            }
-        }
-        t->off = off;
-        if (off + t->size > end) end = off + t->size;
+        t->off = lowest_offset(t, order, k);
+        if (t->off + t->size > end) end = t->off + t->size;
     }
     return end;
 }
