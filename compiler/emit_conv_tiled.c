@@ -357,6 +357,46 @@ static void emit_dpad_constants(Emitter *e, const Layer *l)
          "columns */", l->in.h + (long)(l->a.kh - 1) * l->a.dh, l->in.w + (long)(l->a.kw - 1) * l->a.dw);
 }
 
+/* A first layer's few input channels (grayscale, RGB) and few output
+ * channels leave the channel-vector tile load-bound: one broadcast per FMA
+ * (a single input channel) with 6 of 8 lanes used (lenet5's conv1: 41% of
+ * the FMA peak).  Such a layer runs in vectors over output pixels instead:
+ * the @FPV inputs one tap multiplies, from a channel plane of the padded
+ * image, are one load, and each weight is one broadcast for @FPR rows of
+ * pixels, so the FMAs fill every lane; the sums are stored transposed into
+ * the [pixel][channel] output.  Stride 1 along rows, so a tap's inputs are
+ * consecutive; the last vector of a row starts @FPV before its end, and
+ * the pixels it shares with the one before get the same sums again. */
+enum { PIXELS_MAX_IN = 4, PIXELS_MAX_OUT = 12 };
+
+static int pixel_vector_floats(const Emitter *e)
+{
+    (void)e;
+    return 8;   /* the transposed store goes by 8×8 blocks */
+}
+
+static bool forward_by_pixels(const Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    long plane_bytes = 4L * l->in.c * (l->in.h + 2L * l->a.ph) * (l->in.w + 2L * l->a.pw);
+    /* 8-float FMAs: at full rate with AVX2 or where 16-float ones run as halves, not on Intel's AVX-512 */
+    bool eight_full_rate = e->vlen == 8 || e->halved16;
+    return eight_full_rate && !emit_conv_winograd(e, pl) && l->a.sw == 1 && l->a.dw == 1 && l->in.c <= PIXELS_MAX_IN &&
+           l->a.n <= PIXELS_MAX_OUT && l->out.w >= pixel_vector_floats(e) &&
+           (l->in.c == 1 || plane_bytes <= PLAN_STACK_BUFFER_MAX_BYTES);
+}
+
+/* Rows of pixel vectors in a tile: rows × @OC sums, a vector of inputs per
+ * row and one broadcast in the registers, at most 4 rows. */
+static int pixel_rows(const Emitter *e, const Layer *l)
+{
+    int regs = e->vlen == 16 ? 32 : 16;
+    long r = (regs - 1) / (l->a.n + 1);
+    if (r > 4) r = 4;
+    if (r > l->out.h) r = l->out.h;
+    return r < 1 ? 1 : (int)r;
+}
+
 /* The constants the tiled kernels use, emitted into the model's enum. */
 void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
 {
@@ -370,6 +410,9 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
     if (!wino)
         emit(e, "@TX = %d, @CT = %d,   /* register tiles: output pixels, input channels */",
              conv_pixel_tile(e, cv.nv, l->out.w), weight_grad_rows(e, pl));
+    if (forward_by_pixels(e, pl))
+        emit(e, "@FPV = %d, @FPR = %d,   /* forward: vectors of @FPV output pixels, tiles of @FPR rows of them */",
+             pixel_vector_floats(e), pixel_rows(e, l));
     if (pl->pad_off >= 0) emit(e, "@PADDED = %ld,   /* the zero-padded input: acts + B*%ld */", pl->pad_off, pl->pad_off);
     if (pl->wt_off >= 0 && !wino)
         emit(e, "@WT = %ld,   /* transposed weights, at acts + B*ACT_PER_IMAGE */", pl->wt_off);
@@ -477,6 +520,106 @@ static void emit_tile_loops(Emitter *e, const char *n, const char *body)
 
 /* ---- forward ----------------------------------------------------------------------- */
 
+static void emit_forward_pixels(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    const char *n = l->name;
+    emit(e, "typedef float %s_pf __attribute__((vector_size(@FPV * sizeof(float)), aligned(4)));", n);
+    if (pl->fused_relu) emit(e, "typedef int32_t %s_pi __attribute__((vector_size(@FPV * sizeof(int32_t))));", n);
+    emit_blank(e);
+    emit(e, "/* %s: t[k] = lane k of t[0 … 7] (an 8×8 transpose in three rounds of pairwise shuffles) */", n);
+    emit(e, "static inline __attribute__((always_inline)) void %s_transpose8(%s_pf t[8])", n, n);
+    emit_open(e, "{");
+    emit(e, "%s_pf a[8], b[8];", n);
+    emit_open(e, "for (int i = 0; i < 8; i += 2) {   /* a[i], a[i+1]: lanes 0,1,4,5 and 2,3,6,7 of rows i, i+1 interleaved */");
+    emit(e, "a[i] = __builtin_shufflevector(t[i], t[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);");
+    emit(e, "a[i + 1] = __builtin_shufflevector(t[i], t[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);");
+    emit_close(e, NULL);
+    emit(e, "for (int i = 0; i < 8; i += 4)   /* b[i + c]: lanes c and c + 4 of rows i … i+3 */");
+    emit_open(e, "    for (int j = 0; j < 2; j++) {");
+    emit(e, "b[i + 2 * j] = __builtin_shufflevector(a[i + j], a[i + j + 2], 0, 1, 8, 9, 4, 5, 12, 13);");
+    emit(e, "b[i + 2 * j + 1] = __builtin_shufflevector(a[i + j], a[i + j + 2], 2, 3, 10, 11, 6, 7, 14, 15);");
+    emit_close(e, NULL);
+    emit_open(e, "for (int c = 0; c < 4; c++) {");
+    emit(e, "t[c] = __builtin_shufflevector(b[c], b[c + 4], 0, 1, 2, 3, 8, 9, 10, 11);");
+    emit(e, "t[c + 4] = __builtin_shufflevector(b[c], b[c + 4], 4, 5, 6, 7, 12, 13, 14, 15);");
+    emit_close(e, NULL);
+    emit_close(e, NULL);
+    emit_blank(e);
+    emit(e, "/* %s: `rows` rows from y0 of @FPV output pixels from x0, every channel, in vectors over the", n);
+    emit(e, "   pixels; plane is the image's padded input a channel at a time, [@IC][@SRC_H][@SRC_W], weight");
+    emit(e, "   [@KH][@KW][@IC][@OC]; po the image's output */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_forward_pixels(const float *restrict plane,", n);
+    emit(e, "    const float *restrict weight, const float *restrict bias, float *restrict po, const int y0, const int x0,");
+    emit(e, "    const int rows)");
+    emit_open(e, "{");
+    if (!l->a.bias) emit(e, "(void)bias;");
+    emit(e, "%s_pf acc[@FPR][@OC];", n);
+    emit(e, "for (int r = 0; r < rows; r++)");
+    emit(e, "    for (int co = 0; co < @OC; co++) acc[r][co] = (%s_pf){0}%s;", n, l->a.bias ? " + bias[co]" : "");
+    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
+    emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+    emit(e, "%s_pf in[@FPR];   /* the tap's @FPV inputs for each row: one load */", n);
+    emit(e, "for (int r = 0; r < rows; r++)");
+    emit(e, "    memcpy(&in[r], plane + ((size_t)ci * @SRC_H + (size_t)(y0 + r) * @SH + (size_t)ky * @DH) * @SRC_W + x0 + kx,");
+    emit(e, "           sizeof in[r]);");
+    emit(e, "const float *restrict wk = weight + ((size_t)(%s) * @IC + ci) * @OC;", tap(l));
+    emit(e, "for (int co = 0; co < @OC; co++)");
+    emit(e, "    for (int r = 0; r < rows; r++) acc[r][co] += in[r] * wk[co];");
+    emit_close(e, "ci");
+    emit_close(e, "kx");
+    emit_close(e, "ky");
+    if (pl->fused_relu) {
+        emit(e, "/* the relu after this conv, fused: lanes not > 0 become +0 (x > 0 ? x : 0, as relu) */");
+        emit(e, "for (int r = 0; r < rows; r++)");
+        emit(e, "    for (int co = 0; co < @OC; co++) acc[r][co] = (%s_pf)((%s_pi)acc[r][co] & (acc[r][co] > 0.0f));", n, n);
+    }
+    emit_open(e, "for (int r = 0; r < rows; r++) {   /* transposed: lane k of channel co's vector is pixel x0 + k */");
+    emit(e, "float *restrict pr = po + ((size_t)(y0 + r) * @OW + x0) * @OC;");
+    emit_open(e, "for (int g = 0; g < @OC; g += 8) {   /* channels g … g+7 of the 8 pixels */");
+    emit(e, "%s_pf t[8];", n);
+    emit(e, "for (int i = 0; i < 8; i++) t[i] = g + i < @OC ? acc[r][g + i] : (%s_pf){0};", n);
+    emit(e, "%s_transpose8(t);", n);
+    emit(e, "for (int k = 0; k < 8; k++)   /* pixel k's channels; of a partial group only those there are */");
+    emit(e, "    if (@OC - g >= 8) memcpy(pr + k * @OC + g, &t[k], sizeof t[k]);");
+    emit(e, "    else cnn_store_lanes(pr + k * @OC + g, &t[k], 8, @OC - g);");
+    emit_close(e, "g");
+    emit_close(e, "r");
+    emit_close(e, NULL);
+    emit_blank(e);
+}
+
+/* One row tile of `rows` across the image: vectors of @FPV pixels, the last ending at the row's end. */
+static void emit_pixel_row_tile(Emitter *e, const char *n, const char *rows)
+{
+    emit(e, "for (int x0 = 0; x0 < @OW; x0 += @FPV)");
+    emit(e, "    %s_forward_pixels(plane, weight, bias, po, y0, x0 + @FPV <= @OW ? x0 : @OW - @FPV, %s);", n, rows);
+}
+
+static void emit_forward_pixels_loop(Emitter *e, const PlanLayer *pl)
+{
+    const char *n = pl->l->name;
+    emit_batch_loop(e);
+    if (pl->l->in.c == 1) {
+        emit(e, "const float *restrict plane = src + (size_t)b * @SRC_H * @SRC_W;   /* one channel: already a plane */");
+    } else {
+        emit(e, "float plane[@IC * @SRC_H * @SRC_W] __attribute__((aligned(64)));   /* this thread's, on its stack */");
+        emit(e, "const float *restrict img = src + (size_t)b * @SRC_H * @SRC_W * @IC;");
+        emit(e, "for (int p = 0; p < @SRC_H * @SRC_W; p++)");
+        emit(e, "    for (int ci = 0; ci < @IC; ci++) plane[(size_t)ci * @SRC_H * @SRC_W + p] = img[(size_t)p * @IC + ci];");
+    }
+    emit(e, "float *restrict po = out + (size_t)b * @OH * @OW * @OC;");
+    emit(e, "int y0 = 0;");
+    emit_open(e, "for (; y0 + @FPR <= @OH; y0 += @FPR) {");
+    emit_pixel_row_tile(e, n, "@FPR");
+    emit_close(e, "y0");
+    emit_open(e, "if (y0 < @OH) {   /* the last rows */");
+    emit_pixel_row_tile(e, n, "@OH % @FPR");
+    emit_close(e, NULL);
+    emit_close(e, "b");
+}
+
 static void emit_forward_tile(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
@@ -568,13 +711,15 @@ static void emit_conv_forward_tiled(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     bool winograd = emit_conv_winograd(e, pl);
+    bool pixels = forward_by_pixels(e, pl);
     emit_vector_helpers(e, pl);
     if (winograd) emit_conv_winograd_forward_kernels(e, pl);
+    else if (pixels) emit_forward_pixels(e, pl);
     else emit_forward_tile(e, pl);
     emit(e, "/* out[b,y,x,co] = bias[co] + Σ_{ky,kx,ci} in[b, y·SH−PH+ky·DH, x·SW−PW+kx·DW, ci] · w[%s, ci, co] */",
          l->a.flip ? "KH−1−ky, KW−1−kx" : "ky, kx");
     emit_forward_open(e, pl, true);
-    if (weights_padded(e, pl)) {
+    if (weights_padded(e, pl) && !pixels) {
         emit_padded_weights(e, l);
     } else {
         emit(e, "const float *restrict weight = c->params + @WEIGHT;   /* [@KH][@KW][@IC][@OC] */");
@@ -582,8 +727,9 @@ static void emit_conv_forward_tiled(Emitter *e, const PlanLayer *pl)
     }
     if (pl->pad_off >= 0) emit_pad_input(e);
     else emit(e, "const float *restrict src = in;");
-    if (winograd) {
-        emit_conv_winograd_forward(e, pl);
+    if (winograd || pixels) {
+        if (winograd) emit_conv_winograd_forward(e, pl);
+        else emit_forward_pixels_loop(e, pl);
         emit_close(e, NULL);
         return;
     }
