@@ -156,6 +156,14 @@ def fma_peak():
     return float(subprocess.run([exe], capture_output=True, text=True, check=True).stdout.split()[0])
 
 
+def core_roundtrip_ns():
+    """A cache line's round trip between CPUs 0 and 1 now (bench/roundtrip.c), in ns."""
+    exe = os.path.join(BUILD, "bench", "roundtrip")
+    os.makedirs(os.path.dirname(exe), exist_ok=True)
+    subprocess.run(["gcc", "-std=c11", "-O2", "-pthread", "-o", exe, os.path.join(HERE, "roundtrip.c")], check=True)
+    return float(subprocess.run([exe], capture_output=True, text=True, check=True).stdout.split()[0])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="M1,M2,M3,M4")
@@ -171,6 +179,7 @@ def main():
         if tag not in wanted:
             continue
         model = os.path.join(ROOT, "examples", name + ".cnn")
+        trip = core_roundtrip_ns()   # just before cnnc's figures: the 2-thread ones depend on it
         c, t = cnnc_figures(cnnc, model, name), torch_figures(model)
         macs = macs_per_image(cnnc, model)
         # a training step is forward + backward-data + backward-weights: about 3 forward passes
@@ -184,7 +193,7 @@ def main():
             cnnc_latency_ms=c["latency_ms"], torch_latency_ms=t["latency_ms"],
             latency_ratio=t["latency_ms"] / c["latency_ms"],
             cnnc_rss_mib=c["rss_mib"], torch_rss_mib=t["rss_mib"], rss_ratio=c["rss_mib"] / t["rss_mib"],
-            build_s=c["build_s"], peak_fraction_1t=train_gflops / peak))
+            build_s=c["build_s"], peak_fraction_1t=train_gflops / peak, core_roundtrip_ns=trip))
         chans = output_channels(cnnc, model)
         wino = winograd_layers(cnnc, model)
         for l in c["layers"]:
@@ -196,7 +205,7 @@ def main():
                                    forward_peak=float(l["forward_gflops"]) / peak,
                                    backward_peak=float(l["backward_gflops"]) / peak))
     head = ("model", "train img/s cnnc 1t/2t", "torch 1t/2t", "train x", "infer x", "latency x",
-            "RSS cnnc/torch MiB", "build s", "of peak")
+            "RSS cnnc/torch MiB", "build s", "of peak", "core trip")
     table = [head]
     for r in rows:
         table.append((f"{r['model']} {r['name']}",
@@ -204,13 +213,15 @@ def main():
                       f"{r['torch_train_1t']:,.0f} / {r['torch_train_2t']:,.0f}",
                       f"{r['train_ratio']:.2f}", f"{r['infer_ratio']:.2f}", f"{r['latency_ratio']:.2f}",
                       f"{r['cnnc_rss_mib']:.0f} / {r['torch_rss_mib']:.0f}", f"{r['build_s']:.2f}",
-                      f"{100 * r['peak_fraction_1t']:.0f}%"))
+                      f"{100 * r['peak_fraction_1t']:.0f}%", f"{r['core_roundtrip_ns']:.0f} ns"))
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     for row in table:
         print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
     print("\ntrain x: best of 1/2 threads, cnnc over PyTorch; infer x: batch-64 inference at 1 thread;"
           "\nlatency x: PyTorch's single-image latency over cnnc's; of peak: cnnc's 1-thread training"
-          " FLOPs (3 x 2 x MACs per image) over the measured FMA peak.")
+          " FLOPs (3 x 2 x MACs per image) over the measured FMA peak;"
+          "\ncore trip: a cache line's round trip between CPUs 0 and 1 just before cnnc's runs (bench/roundtrip.c):"
+          "\nhundreds of ns where the host has put them on different core complexes, and 2 threads then gain less.")
     print("\nconv layers, 1 thread, batch 64 training (bench --layers): share of the FMA peak"
           "\n(target: >= 70% forward and backward where a layer has >= 16 output channels;"
           "\n W: forward, dL/din and dL/dweight by Winograd F(2x2,3x3), 2.25x fewer multiplications, so its share"
