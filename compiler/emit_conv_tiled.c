@@ -367,13 +367,7 @@ static void emit_dpad_constants(Emitter *e, const Layer *l)
  * the [pixel][channel] output.  Stride 1 along rows, so a tap's inputs are
  * consecutive; the last vector of a row starts @FPV before its end, and
  * the pixels it shares with the one before get the same sums again. */
-enum { PIXELS_MAX_IN = 4, PIXELS_MAX_OUT = 12 };
-
-static int pixel_vector_floats(const Emitter *e)
-{
-    (void)e;
-    return 8;   /* the transposed store goes by 8×8 blocks */
-}
+enum { PIXELS_MAX_IN = 4, PIXELS_MAX_OUT = 12, PIXEL_VECTOR = 8 /* the transposed store goes by 8×8 blocks */ };
 
 static bool forward_by_pixels(const Emitter *e, const PlanLayer *pl)
 {
@@ -382,7 +376,7 @@ static bool forward_by_pixels(const Emitter *e, const PlanLayer *pl)
     /* 8-float FMAs: at full rate with AVX2 or where 16-float ones run as halves, not on Intel's AVX-512 */
     bool eight_full_rate = e->vlen == 8 || e->halved16;
     return eight_full_rate && !emit_conv_winograd(e, pl) && l->a.sw == 1 && l->a.dw == 1 && l->in.c <= PIXELS_MAX_IN &&
-           l->a.n <= PIXELS_MAX_OUT && l->out.w >= pixel_vector_floats(e) &&
+           l->a.n <= PIXELS_MAX_OUT && l->out.w >= PIXEL_VECTOR &&
            (l->in.c == 1 || plane_bytes <= PLAN_STACK_BUFFER_MAX_BYTES);
 }
 
@@ -412,7 +406,7 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
              conv_pixel_tile(e, cv.nv, l->out.w), weight_grad_rows(e, pl));
     if (forward_by_pixels(e, pl))
         emit(e, "@FPV = %d, @FPR = %d,   /* forward: vectors of @FPV output pixels, tiles of @FPR rows of them */",
-             pixel_vector_floats(e), pixel_rows(e, l));
+             PIXEL_VECTOR, pixel_rows(e, l));
     if (pl->pad_off >= 0) emit(e, "@PADDED = %ld,   /* the zero-padded input: acts + B*%ld */", pl->pad_off, pl->pad_off);
     if (pl->wt_off >= 0 && !wino)
         emit(e, "@WT = %ld,   /* transposed weights, at acts + B*ACT_PER_IMAGE */", pl->wt_off);

@@ -27,12 +27,17 @@ static double median(double *v, int n)
     return v[n / 2];
 }
 
-static void bench_train_step(CnnNet *n, CnnOptim *o)
+/* One training step; times: NULL, or the loss's and the update's seconds are added to times[0], [1]. */
+static void bench_train_step(CnnNet *n, CnnOptim *o, double *times)
 {
     const float *out = n->m->forward(&n->ctx, n->x);
+    double t0 = times ? cnn_now() : 0;
     cnn_loss(n->m, out, n->label, NULL, n->ctx.batch, n->dout, NULL);
+    double t1 = times ? cnn_now() : 0;
     n->m->backward(&n->ctx, n->x, n->dout);
+    double t2 = times ? cnn_now() : 0;
     cnn_optim_step(o, n->ctx.params, n->ctx.grads);
+    if (times) times[0] += t1 - t0, times[1] += cnn_now() - t2;
 }
 
 /* Calls to `work` per second, median of BENCH_REPS timed repetitions. */
@@ -40,12 +45,12 @@ static double bench_rate(CnnNet *n, CnnOptim *o, int training)
 {
     double rates[BENCH_REPS];
     n->ctx.training = training;
-    for (int w = 0; w < 3; w++) training ? bench_train_step(n, o) : (void)n->m->forward(&n->ctx, n->x);
+    for (int w = 0; w < 3; w++) training ? bench_train_step(n, o, NULL) : (void)n->m->forward(&n->ctx, n->x);
     for (int r = 0; r < BENCH_REPS; r++) {
         long calls = 0;
         double t0 = cnn_now(), t;
         do {
-            if (training) bench_train_step(n, o);
+            if (training) bench_train_step(n, o, NULL);
             else n->m->forward(&n->ctx, n->x);
             calls++;
         } while ((t = cnn_now() - t0) < BENCH_MIN_SECONDS);
@@ -79,20 +84,10 @@ static void bench_layers(CnnNet *n, CnnOptim *o, int batch, bool csv)
     const CnnModel *m = n->m;
     double *prof = calloc(1 + 2 * (size_t)m->nlayers, sizeof *prof);
     if (!prof) return;
-    for (int w = 0; w < 3; w++) bench_train_step(n, o);
-    double loss_s = 0, step_s = 0;   /* the parts of a step between the layers */
+    for (int w = 0; w < 3; w++) bench_train_step(n, o, NULL);
+    double secs[2] = {0, 0};   /* the parts of a step between the layers: the loss, the update */
     n->ctx.profile = prof;
-    for (int s = 0; s < BENCH_LAYER_STEPS; s++) {
-        const float *out = n->m->forward(&n->ctx, n->x);
-        double t0 = cnn_now();
-        cnn_loss(n->m, out, n->label, NULL, n->ctx.batch, n->dout, NULL);
-        double t1 = cnn_now();
-        n->m->backward(&n->ctx, n->x, n->dout);
-        double t2 = cnn_now();
-        cnn_optim_step(o, n->ctx.params, n->ctx.grads);
-        loss_s += t1 - t0;
-        step_s += cnn_now() - t2;
-    }
+    for (int s = 0; s < BENCH_LAYER_STEPS; s++) bench_train_step(n, o, secs);
     n->ctx.profile = NULL;
     if (csv) printf("layer,kind,forward_ms,backward_ms,forward_gflops,backward_gflops\n");
     else printf("%-10s %-10s %12s %12s %12s %12s\n", "layer", "kind", "forward ms", "backward ms", "fwd GFLOP/s",
@@ -110,7 +105,6 @@ static void bench_layers(CnnNet *n, CnnOptim *o, int batch, bool csv)
             printf("%-10s %-10s %12.3f %12.3f %12s %12s\n", l->name, l->kind, 1e3 * f, 1e3 * b, "", "");
     }
     const char *names[2] = {"loss", cnn_optim_name(o->cfg.kind)};
-    const double secs[2] = {loss_s, step_s};
     for (int i = 0; i < 2; i++) {
         double t = secs[i] / BENCH_LAYER_STEPS;
         if (csv) printf("%s,step,%.4f,0.0000,0.00,0.00\n", names[i], 1e3 * t);
