@@ -29,7 +29,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BUILD = os.path.join(ROOT, "build")
-MODELS = [("M1", "assignment"), ("M2", "kaggle-digits"), ("M3", "lenet5"), ("M4", "vgg-small")]
+# (tag, example, cnnc build flags): M4W4 is M4 built with --winograd 4 (F(4x4,3x3): faster, with
+# about 6x the float32 rounding of the default F(2x2,3x3); tests/ref/winograd_error.py)
+MODELS = [("M1", "assignment", []), ("M2", "kaggle-digits", []), ("M3", "lenet5", []), ("M4", "vgg-small", []),
+          ("M4W4", "vgg-small", ["--winograd", "4"])]
 BATCH = 64
 REPS = 5
 MIN_SECONDS = 0.2
@@ -52,11 +55,11 @@ def macs_per_image(cnnc, model):
     return int(m.group(1).replace(",", ""))
 
 
-def cnnc_figures(cnnc, model, name):
+def cnnc_figures(cnnc, model, name, flags):
     exe = os.path.join(BUILD, "bench", name)
     os.makedirs(os.path.dirname(exe), exist_ok=True)
     t0 = time.perf_counter()
-    subprocess.run([cnnc, "build", model, "-o", exe], check=True)
+    subprocess.run([cnnc, "build", model, "-o", exe] + flags, check=True)
     build_s = time.perf_counter() - t0
     fig = {"build_s": build_s}
     for threads in (1, 2):
@@ -83,12 +86,12 @@ def output_channels(cnnc, model):
     return chans
 
 
-def winograd_layers(cnnc, model):
-    """Names of the layers whose forward and dL/din run Winograd F(2x2,3x3), from the emitted C."""
+def winograd_layers(cnnc, model, flags):
+    """{layer name: m} for the layers that run Winograd F(mxm,3x3), from the emitted C."""
     with tempfile.TemporaryDirectory() as d:
-        subprocess.run([cnnc, "emit", model, "-o", d], capture_output=True, text=True, check=True)
+        subprocess.run([cnnc, "emit", model, "-o", d] + flags, capture_output=True, text=True, check=True)
         text = "".join(open(os.path.join(d, f)).read() for f in os.listdir(d) if f.endswith(".c"))
-    return {m.lower() for m in re.findall(r"^\s*(\w+)_WINO = ", text, re.M)}
+    return {name.lower(): int(m) for name, m in re.findall(r"^\s*(\w+)_WINO = \d+, +/\* Winograd F\((\d)", text, re.M)}
 
 
 TORCH_SCRIPT = r"""
@@ -166,7 +169,7 @@ def core_roundtrip_ns():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", default="M1,M2,M3,M4")
+    ap.add_argument("--models", default=",".join(tag for tag, _, _ in MODELS))
     ap.add_argument("--out", default=os.path.join(BUILD, "bench.csv"))
     a = ap.parse_args()
     cnnc = os.path.join(BUILD, "cnnc")
@@ -175,17 +178,21 @@ def main():
     print(f"batch {BATCH}, Adam; medians of {REPS} repetitions; ratios are cnnc / PyTorch\n")
     rows, layer_rows = [], []
     wanted = set(a.models.split(","))
-    for tag, name in MODELS:
+    torch_of = {}   # PyTorch's figures per example: a variant built with other cnnc flags reuses them
+    for tag, name, flags in MODELS:
         if tag not in wanted:
             continue
         model = os.path.join(ROOT, "examples", name + ".cnn")
         trip = core_roundtrip_ns()   # just before cnnc's figures: the 2-thread ones depend on it
-        c, t = cnnc_figures(cnnc, model, name), torch_figures(model)
+        c = cnnc_figures(cnnc, model, name + "".join(flags), flags)
+        if name not in torch_of:
+            torch_of[name] = torch_figures(model)
+        t = torch_of[name]
         macs = macs_per_image(cnnc, model)
         # a training step is forward + backward-data + backward-weights: about 3 forward passes
         train_gflops = max(c["train_1t"], 0) * 3 * 2 * macs / 1e9
         rows.append(dict(
-            model=tag, name=name, macs=macs,
+            model=tag, name=" ".join([name] + flags), macs=macs,
             cnnc_train_1t=c["train_1t"], cnnc_train_2t=c["train_2t"],
             torch_train_1t=t["train_1t"], torch_train_2t=t["train_2t"],
             train_ratio=max(c["train_1t"], c["train_2t"]) / max(t["train_1t"], t["train_2t"]),
@@ -195,12 +202,12 @@ def main():
             cnnc_rss_mib=c["rss_mib"], torch_rss_mib=t["rss_mib"], rss_ratio=c["rss_mib"] / t["rss_mib"],
             build_s=c["build_s"], peak_fraction_1t=train_gflops / peak, core_roundtrip_ns=trip))
         chans = output_channels(cnnc, model)
-        wino = winograd_layers(cnnc, model)
+        wino = winograd_layers(cnnc, model, flags)
         for l in c["layers"]:
             if l["kind"] != "conv":
                 continue
             layer_rows.append(dict(model=tag, layer=l["layer"], out_channels=chans.get(l["layer"], 0),
-                                   winograd=l["layer"] in wino,
+                                   winograd=wino.get(l["layer"], 0),
                                    forward_ms=float(l["forward_ms"]), backward_ms=float(l["backward_ms"]),
                                    forward_peak=float(l["forward_gflops"]) / peak,
                                    backward_peak=float(l["backward_gflops"]) / peak))
@@ -224,12 +231,13 @@ def main():
           "\nhundreds of ns where the host has put them on different core complexes, and 2 threads then gain less.")
     print("\nconv layers, 1 thread, batch 64 training (bench --layers): share of the FMA peak"
           "\n(target: >= 70% forward and backward where a layer has >= 16 output channels;"
-          "\n W: forward, dL/din and dL/dweight by Winograd F(2x2,3x3), 2.25x fewer multiplications, so its share"
-          "\n counts the direct convolution's FLOPs: an effective rate, which can pass 100%)")
+          "\n W2, W4: forward, dL/din and dL/dweight by Winograd F(2x2,3x3), F(4x4,3x3): 2.25x, 4x fewer"
+          "\n multiplications, so its share counts the direct convolution's FLOPs: an effective rate, which can"
+          "\n pass 100%)")
     for r in layer_rows:
         mark = "" if r["out_channels"] < 16 else (
             "  ok" if min(r["forward_peak"], r["backward_peak"]) >= 0.7 else "  below 70%")
-        print(f"  {r['model']} {r['layer']:<8}{' W' if r['winograd'] else '  '} {r['out_channels']:>4} ch  forward {r['forward_ms']:7.2f} ms "
+        print(f"  {r['model']} {r['layer']:<8}{f" W{r['winograd']}" if r['winograd'] else '   '} {r['out_channels']:>4} ch  forward {r['forward_ms']:7.2f} ms "
               f"{100 * r['forward_peak']:3.0f}%   backward {r['backward_ms']:7.2f} ms {100 * r['backward_peak']:3.0f}%"
               f"{mark}")
     for path, data in ((a.out, rows), (os.path.splitext(a.out)[0] + "-layers.csv", layer_rows)):

@@ -5,18 +5,18 @@
 #include <string.h>
 #include "check.h"
 
-static bool compile_source(Compilation *cc, const Source *src, FILE *errors)
+static bool compile_source(Compilation *cc, const Source *src, const PlanOptions *o, FILE *errors)
 {
     cc->src = src;
     diag_init(&cc->diag, src, errors);
     Ast *ast = parse_source(&cc->arena, &cc->diag, src);
     cc->model = check_model(&cc->arena, &cc->diag, ast);
     if (cc->diag.errors) return false;
-    cc->plan = plan_model(&cc->arena, &cc->diag, cc->model);
+    cc->plan = plan_model(&cc->arena, &cc->diag, cc->model, o);
     return cc->diag.errors == 0;
 }
 
-bool compile_file(Compilation *cc, const char *path, FILE *errors)
+bool compile_file(Compilation *cc, const char *path, const PlanOptions *o, FILE *errors)
 {
     memset(cc, 0, sizeof *cc);
     const char *why = NULL;
@@ -25,13 +25,13 @@ bool compile_file(Compilation *cc, const char *path, FILE *errors)
         fprintf(errors, "cnnc: error: cannot read '%s': %s\n", path, why);
         return false;
     }
-    return compile_source(cc, src, errors);
+    return compile_source(cc, src, o, errors);
 }
 
 bool compile_text(Compilation *cc, const char *path, const char *text, FILE *errors)
 {
     memset(cc, 0, sizeof *cc);
-    return compile_source(cc, source_from_string(&cc->arena, path, text, (int)strlen(text)), errors);
+    return compile_source(cc, source_from_string(&cc->arena, path, text, (int)strlen(text)), NULL, errors);
 }
 
 void compilation_free(Compilation *cc)

@@ -12,9 +12,10 @@ typedef struct Compilation {
     Plan *plan;
 } Compilation;
 
-/* Runs the front end on path, reporting to `errors`.  Returns true when the
- * model is valid; either way cc must be released with compilation_free. */
-bool compile_file(Compilation *cc, const char *path, FILE *errors);
+/* Runs the front end on path with options o (NULL: plan_default_options()),
+ * reporting to `errors`.  Returns true when the model is valid; either way cc
+ * must be released with compilation_free. */
+bool compile_file(Compilation *cc, const char *path, const PlanOptions *o, FILE *errors);
 /* The same on text in memory (tests). */
 bool compile_text(Compilation *cc, const char *path, const char *text, FILE *errors);
 void compilation_free(Compilation *cc);

@@ -1,67 +1,143 @@
 /* emit_conv_winograd.c — 3×3 convolutions by Winograd's minimal filtering,
- * F(2×2, 3×3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural
- * Networks", 2016).
+ * F(m×m, 3×3) with m = 4 or 2 (Lavin and Gray, "Fast Algorithms for
+ * Convolutional Neural Networks", 2016).
  *
- * A 2×2 block of outputs reads a 4×4 window d of the (padded) input.  With
- *     Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]
- *     G  = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]
- *     Aᵀ = [1 1 1 0; 0 1 −1 −1]
- * the block is Aᵀ [ Σ_ci (Bᵀ d_ci B) ⊙ (G g_ci,co Gᵀ) ] A: per channel pair 16
- * multiplications instead of 36, and the sum over input channels is, for each
- * of the 16 positions ξ of the 4×4 transform, a matrix product
+ * An m×m block of outputs reads an n×n window d of the (padded) input, n =
+ * m + 2.  With the matrices Bᵀ (n×n), G (n×3) and Aᵀ (m×n) below, the block
+ * is Aᵀ [ Σ_ci (Bᵀ d_ci B) ⊙ (G g_ci,co Gᵀ) ] A: per channel pair n²
+ * multiplications instead of 9m² (16 for 36 at m = 2, 36 for 144 at m = 4),
+ * and the sum over input channels is, for each of the n² positions ξ of the
+ * transform, a matrix product
  *     M[ξ][tile][co] = Σ_ci V[ξ][tile][ci] · U[ξ][ci][co]
  * which runs in the same register tiles as the direct forward (tiles ×
  * output-channel vectors, one broadcast of V per FMA row).  The transforms
- * are only additions, over vectors of channels.
+ * are small sums with constant coefficients, over vectors of channels; they
+ * are written out from the matrices (wino_sum), so one set of emitters
+ * serves both block sizes.  F(4×4) does 1.8× fewer multiplications than
+ * F(2×2) and more transform work per output; it is taken where m = 4
+ * divides the output and its chunks fit on the stack.
  *
  * dL/din of the same conv is the convolution of dL/dout (zero-margined by 1)
  * with the kernel rotated by 180° and its channels swapped, so it runs the
  * same code with IC and OC exchanged: one "direction" each (WinoDir).
  * dL/dweight has its own form (at the end of this file).
  *
- * Per image, the tiles go in chunks small enough that V and M stay in the
- * first-level cache (the thread's stack); each ξ's rows of V and M start one
- * cache line apart from a multiple of the chunk, so that the 16 streams of
- * the transforms do not fall into the same cache sets. */
+ * Per image, the tiles go in chunks small enough that V and M stay near the
+ * core (the thread's stack); each ξ's rows of V and M start one cache line
+ * apart from a multiple of the chunk, so that the n² streams of the
+ * transforms do not fall into the same cache sets. */
 #include "emit.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A matrix coefficient num/den. */
+typedef struct Coef { int num, den; } Coef;
+
+/* F(m×m, 3×3): the three matrices, rows of at most 6 coefficients. */
+typedef struct WinoAlgo {
+    int m, n;               /* output block m×m, input window n×n, n = m + 2 */
+    Coef bt[6][6];          /* Bᵀ, n×n: V = Bᵀ d B */
+    Coef g[6][3];           /* G, n×3: U = G g Gᵀ */
+    Coef at[4][6];          /* Aᵀ, m×n: out = Aᵀ M A */
+} WinoAlgo;
+
+#define C(x) {x, 1}
+static const WinoAlgo F2 = {
+    2, 4,
+    {{C(1), C(0), C(-1), C(0)}, {C(0), C(1), C(1), C(0)}, {C(0), C(-1), C(1), C(0)}, {C(0), C(1), C(0), C(-1)}},
+    {{C(1), C(0), C(0)}, {{1, 2}, {1, 2}, {1, 2}}, {{1, 2}, {-1, 2}, {1, 2}}, {C(0), C(0), C(1)}},
+    {{C(1), C(1), C(1), C(0)}, {C(0), C(1), C(-1), C(-1)}},
+};
+static const WinoAlgo F4 = {
+    4, 6,
+    {{C(4), C(0), C(-5), C(0), C(1), C(0)},
+     {C(0), C(-4), C(-4), C(1), C(1), C(0)},
+     {C(0), C(4), C(-4), C(-1), C(1), C(0)},
+     {C(0), C(-2), C(-1), C(2), C(1), C(0)},
+     {C(0), C(2), C(-1), C(-2), C(1), C(0)},
+     {C(0), C(4), C(0), C(-5), C(0), C(1)}},
+    {{{1, 4}, C(0), C(0)},
+     {{-1, 6}, {-1, 6}, {-1, 6}},
+     {{-1, 6}, {1, 6}, {-1, 6}},
+     {{1, 24}, {1, 12}, {1, 6}},
+     {{1, 24}, {-1, 12}, {1, 6}},
+     {C(0), C(0), C(1)}},
+    {{C(1), C(1), C(1), C(1), C(1), C(0)},
+     {C(0), C(1), C(-1), C(2), C(-2), C(0)},
+     {C(0), C(1), C(1), C(4), C(4), C(0)},
+     {C(0), C(1), C(-1), C(8), C(-8), C(1)}},
+};
+#undef C
+
+/* Σ_j c[j]·term(j), as C text: the coefficients over their common
+ * denominator, e.g. "(r[0][b] + 2.0f * r[1][b]) * (1.0f / 24)".  term is a
+ * printf format taking j (and j again, for two-index terms). */
+typedef struct SumText { char s[512]; } SumText;
+
+static SumText wino_sum(const Coef *c, int len, int stride, const char *term)
+{
+    SumText t = {{0}};
+    size_t o = 0;
+    int den = 1;
+    for (int j = 0; j < len; j++) {
+        int d = c[j * stride].den, a = den, b = d;
+        while (b) { int r = a % b; a = b; b = r; }
+        if (c[j * stride].num) den = den / a * d;
+    }
+    int terms = 0;
+    for (int j = 0; j < len; j++) terms += c[j * stride].num != 0;
+    if (den != 1 && terms > 1) o += (size_t)snprintf(t.s + o, sizeof t.s - o, "(");
+    bool first = true;
+    for (int j = 0; j < len; j++) {
+        int k = c[j * stride].num * (den / c[j * stride].den);
+        if (!c[j * stride].num) continue;
+        const char *sign = k < 0 ? (first ? "-" : " - ") : (first ? "" : " + ");
+        int mag = k < 0 ? -k : k;
+        o += (size_t)snprintf(t.s + o, sizeof t.s - o, "%s", sign);
+        if (mag != 1) o += (size_t)snprintf(t.s + o, sizeof t.s - o, "%d.0f * ", mag);
+        o += (size_t)snprintf(t.s + o, sizeof t.s - o, term, j, j);
+        first = false;
+    }
+    if (first) o += (size_t)snprintf(t.s + o, sizeof t.s - o, "0.0f");
+    if (den != 1) o += (size_t)snprintf(t.s + o, sizeof t.s - o, "%s * (1.0f / %d)", terms > 1 ? ")" : "", den);
+    return t;
+}
 
 /* One convolution the kernels compute: the forward pass, or dL/din. */
 typedef struct WinoDir {
     const char *tag;        /* "WF": the prefix of its constants (@WF_CI) */
     const char *fn;         /* "forward" / "input_grad": its functions' names */
     long ci, co;            /* the channels it reads and writes */
+    const WinoAlgo *w;      /* its block size */
 } WinoDir;
 
-enum { WINO_CHUNK_BYTES = 64 * 1024, WINO_STACK_MAX_BYTES = 128 * 1024, WINO_MIN_TILE = 4 };
+enum { WINO_CHUNK_BYTES = 64 * 1024, WINO_STACK_MAX_BYTES = 320 * 1024, WINO_MIN_TILE = 4 };
 
-static WinoDir wino_forward(const Layer *l) { return (WinoDir){"WF", "forward", l->in.c, l->a.n}; }
-static WinoDir wino_input_grad(const Layer *l) { return (WinoDir){"WD", "input_grad", l->a.n, l->in.c}; }
-
-static long wino_tiles(const Layer *l) { return (l->out.h / 2) * (l->out.w / 2); }
+static long wino_tiles(const WinoAlgo *w, const Layer *l) { return (l->out.h / w->m) * (l->out.w / w->m); }
+static long wino_points(const WinoAlgo *w) { return (long)w->n * w->n; }
 
 /* The register tile: tiles × all output-channel vectors. */
 static int wino_tx(const Emitter *e, const WinoDir *d, const Layer *l)
 {
-    return emit_tile_size(e, d->co / e->vlen, wino_tiles(l));
+    return emit_tile_size(e, d->co / e->vlen, wino_tiles(d->w, l));
 }
 
 /* Tiles per chunk: V and M in about WINO_CHUNK_BYTES, a whole number of register tiles. */
 static long wino_chunk(const Emitter *e, const WinoDir *d, const Layer *l)
 {
     long tx = wino_tx(e, d, l);
-    long ch = WINO_CHUNK_BYTES / (16 * 4 * (d->ci + d->co));
+    long ch = WINO_CHUNK_BYTES / (wino_points(d->w) * 4 * (d->ci + d->co));
     ch = (ch + tx - 1) / tx * tx;
     if (ch < 2 * tx) ch = 2 * tx;
-    if (ch > wino_tiles(l)) ch = wino_tiles(l);
+    if (ch > wino_tiles(d->w, l)) ch = wino_tiles(d->w, l);
     return ch;
 }
 
 static long wino_stack_bytes(const Emitter *e, const WinoDir *d, const Layer *l)
 {
     long ch = wino_chunk(e, d, l);
-    return 16 * 4 * (ch * (d->ci + d->co) + 32);
+    return wino_points(d->w) * 4 * (ch * (d->ci + d->co) + 32);
 }
 
 static bool dir_fits(const Emitter *e, const WinoDir *d, const Layer *l)
@@ -69,15 +145,31 @@ static bool dir_fits(const Emitter *e, const WinoDir *d, const Layer *l)
     return wino_tx(e, d, l) >= WINO_MIN_TILE && wino_stack_bytes(e, d, l) <= WINO_STACK_MAX_BYTES;
 }
 
-/* plan.c decided that the shape fits; here, that the register tiles are
- * wide enough to beat the direct kernels (with 8-float vectors and 32 or
- * more channels they are not), and CNNC_WINOGRAD=0 turns it off. */
-bool emit_conv_winograd(const Emitter *e, const PlanLayer *pl)
+static WinoDir wino_forward(const Layer *l, const WinoAlgo *w) { return (WinoDir){"WF", "forward", l->in.c, l->a.n, w}; }
+static WinoDir wino_input_grad(const Layer *l, const WinoAlgo *w)
 {
-    if (pl->wino_off < 0 || !e->winograd) return false;
-    WinoDir f = wino_forward(pl->l), d = wino_input_grad(pl->l);
+    return (WinoDir){"WD", "input_grad", l->a.n, l->in.c, w};
+}
+
+static bool algo_fits(const Emitter *e, const PlanLayer *pl, const WinoAlgo *w)
+{
+    if (pl->wino_m < w->m || e->winograd < w->m || pl->l->out.h % w->m || pl->l->out.w % w->m) return false;
+    WinoDir f = wino_forward(pl->l, w), d = wino_input_grad(pl->l, w);
     return dir_fits(e, &f, pl->l) && (!pl->need_din || dir_fits(e, &d, pl->l));
 }
+
+/* The block size for this layer: the largest that plan.c allowed, that
+ * CNNC_WINOGRAD allows, and whose register tiles are wide enough to beat the
+ * direct kernels (with 8-float vectors and 32 or more channels they are
+ * not); NULL for the direct kernels. */
+static const WinoAlgo *wino_algo(const Emitter *e, const PlanLayer *pl)
+{
+    if (pl->wino_off < 0) return NULL;
+    if (algo_fits(e, pl, &F4)) return &F4;
+    return algo_fits(e, pl, &F2) ? &F2 : NULL;
+}
+
+bool emit_conv_winograd(const Emitter *e, const PlanLayer *pl) { return wino_algo(e, pl) != NULL; }
 
 static void emit_dir_constants(Emitter *e, const WinoDir *d, const Layer *l, long src_w)
 {
@@ -93,78 +185,100 @@ static void emit_dir_constants(Emitter *e, const WinoDir *d, const Layer *l, lon
 void emit_conv_winograd_constants(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
-    WinoDir f = wino_forward(l), d = wino_input_grad(l);
-    emit(e, "@WINO = %ld,   /* Winograd F(2×2,3×3): transformed weights [16][..][..], at acts + B*ACT_PER_IMAGE */",
-         pl->wino_off);
-    emit(e, "@TILES_W = %ld, @TILES = %ld,   /* 2×2 output blocks per row, per image */", l->out.w / 2,
-         wino_tiles(l));
+    const WinoAlgo *w = wino_algo(e, pl);
+    WinoDir f = wino_forward(l, w), d = wino_input_grad(l, w);
+    emit(e, "@WINO = %ld,   /* Winograd F(%d×%d,3×3): transformed weights [%ld][..][..], at acts + B*ACT_PER_IMAGE */",
+         pl->wino_off, w->m, w->m, wino_points(w));
+    emit(e, "@TILES_W = %ld, @TILES = %ld,   /* %d×%d output blocks per row, per image */", l->out.w / w->m,
+         wino_tiles(w, l), w->m, w->m);
     emit_dir_constants(e, &f, l, l->in.w + 2);
     if (pl->need_din) emit_dir_constants(e, &d, l, l->out.w + 2);
 }
 
 /* ---- the kernels, per direction ------------------------------------------------------ */
 
-/* U = G g Gᵀ for each channel pair's 3×3 kernel g. */
-static void emit_weight_transform(Emitter *e, const PlanLayer *pl)
+/* The body of the weight transform, for one kernel g of type ty (a vector of
+ * output channels, or one float): t = G g, then each row a of (G g) Gᵀ into
+ * ξ = n·a … n·a+n−1 through store(ξ, value). */
+static void emit_weight_transform_body(Emitter *e, const WinoAlgo *w, const char *ty, const char *store)
+{
+    int wn = w->n;
+    emit(e, "%s t[%d][3], r[%d];", ty, wn, wn);
+    emit_open(e, "for (int b = 0; b < 3; b++) {   /* G g */");
+    for (int i = 0; i < wn; i++) emit(e, "t[%d][b] = %s;", i, wino_sum(w->g[i], 3, 1, "g[%d][b]").s);
+    emit_close(e, "b");
+    emit_open(e, "for (int a = 0; a < %d; a++) {   /* (G g) Gᵀ */", wn);
+    for (int i = 0; i < wn; i++) emit(e, "r[%d] = %s;", i, wino_sum(w->g[i], 3, 1, "t[a][%d]").s);
+    emit(e, "for (int b = 0; b < %d; b++) %s = r[b];", wn, store);
+    emit_close(e, "a");
+}
+
+/* U = G g Gᵀ for each channel pair's 3×3 kernel g: for the forward in
+ * vectors of output channels, contiguous in both the weights and U; for
+ * dL/din ([ξ][OC][IC], the kernel rotated) one float at a time, in U's order. */
+static void emit_weight_transform(Emitter *e, const PlanLayer *pl, const WinoAlgo *w)
 {
     const char *n = pl->l->name;
-    emit(e, "/* %s: U[ξ] = (G g Gᵀ)[ξ] for every channel pair's 3×3 kernel g, as [16][@IC][@OC]; for dL/din", n);
-    emit(e, "   (for_din) the kernel rotated by 180° with its channels swapped, [16][@OC][@IC] */");
+    int points = w->n * w->n;
+    emit(e, "/* %s: U[ξ] = (G g Gᵀ)[ξ] for every channel pair's 3×3 kernel g, as [%d][@IC][@OC]; for dL/din", n,
+         points);
+    emit(e, "   (for_din) the kernel rotated by 180° with its channels swapped, [%d][@OC][@IC] */", points);
     emit(e, "static void %s_winograd_weights(const float *restrict weight, float *restrict u, const int for_din)", n);
     emit_open(e, "{");
+    emit_open(e, "if (!for_din) {");
     emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
-    emit_open(e, "for (int co = 0; co < @OC; co++) {");
-    emit(e, "float g[3][3], t[4][3];");
+    emit_open(e, "for (int v = 0; v < @OC / @VL; v++) {");
+    emit(e, "%s_vf g[3][3];", n);
     emit(e, "for (int a = 0; a < 3; a++)");
-    emit(e, "    for (int b = 0; b < 3; b++)");
-    emit(e, "        g[a][b] = weight[((size_t)(for_din ? (2 - a) * 3 + 2 - b : a * 3 + b) * @IC + ci) * @OC + co];");
-    emit_open(e, "for (int b = 0; b < 3; b++) {   /* G g */");
-    emit(e, "t[0][b] = g[0][b];");
-    emit(e, "t[1][b] = 0.5f * (g[0][b] + g[1][b] + g[2][b]);");
-    emit(e, "t[2][b] = 0.5f * (g[0][b] - g[1][b] + g[2][b]);");
-    emit(e, "t[3][b] = g[2][b];");
-    emit_close(e, "b");
-    emit_open(e, "for (int a = 0; a < 4; a++) {   /* (G g) Gᵀ */");
-    emit(e, "const float r[4] = {t[a][0], 0.5f * (t[a][0] + t[a][1] + t[a][2]), 0.5f * (t[a][0] - t[a][1] + t[a][2]),");
-    emit(e, "                    t[a][2]};");
-    emit(e, "for (int b = 0; b < 4; b++)");
-    emit(e, "    u[for_din ? ((size_t)(a * 4 + b) * @OC + co) * @IC + ci : ((size_t)(a * 4 + b) * @IC + ci) * @OC + co] = r[b];");
-    emit_close(e, "a");
-    emit_close(e, "co");
+    emit(e, "    for (int b = 0; b < 3; b++) g[a][b] = *(const %s_vf *)(weight + ((size_t)(a * 3 + b) * @IC + ci) * @OC + v * @VL);",
+         n);
+    char ty[64], store[160];
+    snprintf(ty, sizeof ty, "%s_vf", n);
+    snprintf(store, sizeof store, "*(%s_vf *)(u + ((size_t)(a * %d + b) * @IC + ci) * @OC + v * @VL)", n, w->n);
+    emit_weight_transform_body(e, w, ty, store);
+    emit_close(e, "v");
     emit_close(e, "ci");
+    emit(e, "return;");
+    emit_close(e, NULL);
+    emit_open(e, "for (int co = 0; co < @OC; co++) {");
+    emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+    emit(e, "float g[3][3];");
+    emit(e, "for (int a = 0; a < 3; a++)");
+    emit(e, "    for (int b = 0; b < 3; b++) g[a][b] = weight[((size_t)((2 - a) * 3 + 2 - b) * @IC + ci) * @OC + co];");
+    snprintf(store, sizeof store, "u[((size_t)(a * %d + b) * @OC + co) * @IC + ci]", w->n);
+    emit_weight_transform_body(e, w, "float", store);
+    emit_close(e, "ci");
+    emit_close(e, "co");
     emit_close(e, NULL);
     emit_blank(e);
 }
 
-/* V[ξ][t][ci] = (Bᵀ d B)[ξ]: rows then columns, each output a sum or difference of two. */
+/* V[ξ][t][ci] = (Bᵀ d B)[ξ]: columns then rows, each output a short sum. */
 static void emit_input_transform(Emitter *e, const PlanLayer *pl, const WinoDir *d)
 {
     const char *n = pl->l->name, *k = d->tag;
-    emit(e, "/* %s, %s: V[ξ][t][ci] = (Bᵀ x B)[ξ] for tiles t0 … t0+nt−1 of the image, x the 4×4 window of", n, d->fn);
-    emit(e, "   src at (2·ty, 2·tx) */");
+    int wn = d->w->n, m = d->w->m;
+    emit(e, "/* %s, %s: V[ξ][t][ci] = (Bᵀ x B)[ξ] for tiles t0 … t0+nt−1 of the image, x the %d×%d window of", n,
+         d->fn, wn, wn);
+    emit(e, "   src at (%d·ty, %d·tx) */", m, m);
     emit(e, "static inline __attribute__((always_inline)) void %s_%s_winograd_in(const float *restrict src,", n, d->fn);
     emit(e, "    float *restrict V, const int t0, const int nt)");
     emit_open(e, "{");
     emit_open(e, "for (int t = 0; t < nt; t++) {");
     emit(e, "const int ty = (t0 + t) / @TILES_W, tx = (t0 + t) %% @TILES_W;");
-    emit(e, "const float *restrict x = src + ((size_t)2 * ty * @%s_SRC_W + 2 * tx) * @%s_CI;", k, k);
+    emit(e, "const float *restrict x = src + ((size_t)%d * ty * @%s_SRC_W + %d * tx) * @%s_CI;", m, k, m, k);
     emit_open(e, "for (int v = 0; v < @%s_NIV; v++) {", k);
-    emit(e, "%s_vf r[4][4], y[4][4];", n);
-    emit(e, "for (int a = 0; a < 4; a++)");
-    emit(e, "    for (int b = 0; b < 4; b++) r[a][b] = *(const %s_vf *)(x + ((size_t)a * @%s_SRC_W + b) * @%s_CI + v * @VL);",
-         n, k, k);
-    emit_open(e, "for (int b = 0; b < 4; b++) {   /* Bᵀ x */");
-    emit(e, "y[0][b] = r[0][b] - r[2][b];");
-    emit(e, "y[1][b] = r[1][b] + r[2][b];");
-    emit(e, "y[2][b] = r[2][b] - r[1][b];");
-    emit(e, "y[3][b] = r[1][b] - r[3][b];");
+    emit(e, "%s_vf r[%d][%d], y[%d][%d];", n, wn, wn, wn, wn);
+    emit(e, "for (int a = 0; a < %d; a++)", wn);
+    emit(e, "    for (int b = 0; b < %d; b++) r[a][b] = *(const %s_vf *)(x + ((size_t)a * @%s_SRC_W + b) * @%s_CI + v * @VL);",
+         wn, n, k, k);
+    emit_open(e, "for (int b = 0; b < %d; b++) {   /* Bᵀ x */", wn);
+    for (int i = 0; i < wn; i++) emit(e, "y[%d][b] = %s;", i, wino_sum(d->w->bt[i], wn, 1, "r[%d][b]").s);
     emit_close(e, "b");
-    emit_open(e, "for (int a = 0; a < 4; a++) {   /* (Bᵀ x) B, into ξ = 4a … 4a+3 */");
-    emit(e, "float *restrict p = V + (size_t)a * 4 * @%s_VROW + (size_t)t * @%s_CI + v * @VL;", k, k);
-    emit(e, "*(%s_vf *)p = y[a][0] - y[a][2];", n);
-    emit(e, "*(%s_vf *)(p + @%s_VROW) = y[a][1] + y[a][2];", n, k);
-    emit(e, "*(%s_vf *)(p + 2 * @%s_VROW) = y[a][2] - y[a][1];", n, k);
-    emit(e, "*(%s_vf *)(p + 3 * @%s_VROW) = y[a][1] - y[a][3];", n, k);
+    emit_open(e, "for (int a = 0; a < %d; a++) {   /* (Bᵀ x) B, into ξ = %d·a … %d·a+%d */", wn, wn, wn, wn - 1);
+    emit(e, "float *restrict p = V + (size_t)a * %d * @%s_VROW + (size_t)t * @%s_CI + v * @VL;", wn, k, k);
+    for (int i = 0; i < wn; i++)
+        emit(e, "*(%s_vf *)(p + %d * @%s_VROW) = %s;", n, i, k, wino_sum(d->w->bt[i], wn, 1, "y[a][%d]").s);
     emit_close(e, "a");
     emit_close(e, "v");
     emit_close(e, "t");
@@ -202,8 +316,9 @@ static void emit_output_transform(Emitter *e, const PlanLayer *pl, const WinoDir
 {
     const Layer *l = pl->l;
     const char *n = l->name, *k = d->tag;
+    int wn = d->w->n, m = d->w->m;
     bool bias = forward && l->a.bias, relu = forward && pl->fused_relu;
-    emit(e, "/* %s, %s: each tile's 2×2 outputs = Aᵀ M A%s%s */", n, d->fn, bias ? " + bias" : "",
+    emit(e, "/* %s, %s: each tile's %d×%d outputs = Aᵀ M A%s%s */", n, d->fn, m, m, bias ? " + bias" : "",
          relu ? ", then the fused relu" : "");
     emit(e, "static inline __attribute__((always_inline)) void %s_%s_winograd_out(const float *restrict M,", n, d->fn);
     emit(e, "    const float *restrict bias, float *restrict dst, const int t0, const int nt)");
@@ -211,25 +326,24 @@ static void emit_output_transform(Emitter *e, const PlanLayer *pl, const WinoDir
     if (!bias) emit(e, "(void)bias;");
     emit_open(e, "for (int t = 0; t < nt; t++) {");
     emit(e, "const int ty = (t0 + t) / @TILES_W, tx = (t0 + t) %% @TILES_W;");
-    emit(e, "float *restrict o = dst + ((size_t)2 * ty * @OW + 2 * tx) * @%s_CO;", k);
+    emit(e, "float *restrict o = dst + ((size_t)%d * ty * @OW + %d * tx) * @%s_CO;", m, m, k);
     emit_open(e, "for (int v = 0; v < @%s_NV; v++) {", k);
-    emit(e, "%s_vf m[4][4], z[2][4];", n);
-    emit(e, "for (int a = 0; a < 4; a++)");
-    emit(e, "    for (int b = 0; b < 4; b++) m[a][b] = *(const %s_vf *)(M + (size_t)(a * 4 + b) * @%s_MROW + (size_t)t * @%s_CO + v * @VL);",
-         n, k, k);
-    emit_open(e, "for (int b = 0; b < 4; b++) {   /* Aᵀ m */");
-    emit(e, "z[0][b] = m[0][b] + m[1][b] + m[2][b];");
-    emit(e, "z[1][b] = m[1][b] - m[2][b] - m[3][b];");
+    emit(e, "%s_vf m[%d][%d], z[%d][%d], y[%d];", n, wn, wn, m, wn, m);
+    emit(e, "for (int a = 0; a < %d; a++)", wn);
+    emit(e, "    for (int b = 0; b < %d; b++) m[a][b] = *(const %s_vf *)(M + (size_t)(a * %d + b) * @%s_MROW + (size_t)t * @%s_CO + v * @VL);",
+         wn, n, wn, k, k);
+    emit_open(e, "for (int b = 0; b < %d; b++) {   /* Aᵀ m */", wn);
+    for (int i = 0; i < m; i++) emit(e, "z[%d][b] = %s;", i, wino_sum(d->w->at[i], wn, 1, "m[%d][b]").s);
     emit_close(e, "b");
     if (bias) emit(e, "const %s_vf bv = *(const %s_vf *)(bias + v * @VL);", n, n);
-    emit_open(e, "for (int a = 0; a < 2; a++) {   /* (Aᵀ m) A: output row 2·ty + a */");
-    emit(e, "%s_vf y[2] = {z[a][0] + z[a][1] + z[a][2], z[a][1] - z[a][2] - z[a][3]};", n);
-    if (bias) emit(e, "y[0] += bv, y[1] += bv;");
+    emit_open(e, "for (int a = 0; a < %d; a++) {   /* (Aᵀ m) A: output row %d·ty + a */", m, m);
+    for (int i = 0; i < m; i++)
+        emit(e, "y[%d] = %s%s;", i, wino_sum(d->w->at[i], wn, 1, "z[a][%d]").s, bias ? " + bv" : "");
     if (relu) {
         emit(e, "/* the relu after this conv, fused: lanes not > 0 become +0 */");
-        emit(e, "for (int j = 0; j < 2; j++) y[j] = (%s_vf)((%s_vi)y[j] & (y[j] > 0.0f));", n, n);
+        emit(e, "for (int j = 0; j < %d; j++) y[j] = (%s_vf)((%s_vi)y[j] & (y[j] > 0.0f));", m, n, n);
     }
-    emit(e, "for (int j = 0; j < 2; j++) *(%s_vf *)(o + ((size_t)a * @OW + j) * @%s_CO + v * @VL) = y[j];", n, k);
+    emit(e, "for (int j = 0; j < %d; j++) *(%s_vf *)(o + ((size_t)a * @OW + j) * @%s_CO + v * @VL) = y[j];", m, n, k);
     emit_close(e, "a");
     emit_close(e, "v");
     emit_close(e, "t");
@@ -242,12 +356,13 @@ static void emit_output_transform(Emitter *e, const PlanLayer *pl, const WinoDir
 static void emit_chunk(Emitter *e, const PlanLayer *pl, const WinoDir *d)
 {
     const char *n = pl->l->name, *f = d->fn, *k = d->tag;
+    long points = wino_points(d->w);
     emit(e, "static inline __attribute__((always_inline)) void %s_%s_winograd_chunk(const float *restrict src,", n, f);
     emit(e, "    const float *restrict u, const float *restrict bias, float *restrict dst, float *restrict V,");
     emit(e, "    float *restrict M, const int t0, const int nt)");
     emit_open(e, "{");
     emit(e, "%s_%s_winograd_in(src, V, t0, nt);", n, f);
-    emit_open(e, "for (int xi = 0; xi < 16; xi++) {");
+    emit_open(e, "for (int xi = 0; xi < %ld; xi++) {", points);
     emit(e, "const float *restrict vx = V + (size_t)xi * @%s_VROW, *restrict ux = u + (size_t)xi * @%s_CI * @%s_CO;",
          k, k, k);
     emit(e, "float *restrict mx = M + (size_t)xi * @%s_MROW;", k);
@@ -264,8 +379,8 @@ static void emit_chunk(Emitter *e, const PlanLayer *pl, const WinoDir *d)
     emit(e, "static void %s_%s_winograd(const float *restrict src, const float *restrict u, const float *restrict bias,", n, f);
     emit(e, "    float *restrict dst)");
     emit_open(e, "{");
-    emit(e, "float V[16 * @%s_VROW] __attribute__((aligned(64)));   /* this thread's, on its stack */", k);
-    emit(e, "float M[16 * @%s_MROW] __attribute__((aligned(64)));", k);
+    emit(e, "float V[%ld * @%s_VROW] __attribute__((aligned(64)));   /* this thread's, on its stack */", points, k);
+    emit(e, "float M[%ld * @%s_MROW] __attribute__((aligned(64)));", points, k);
     emit(e, "int t0 = 0;");
     emit(e, "for (; t0 + @%s_CHUNK <= @TILES; t0 += @%s_CHUNK) %s_%s_winograd_chunk(src, u, bias, dst, V, M, t0, @%s_CHUNK);",
          k, k, n, f, k);
@@ -285,15 +400,16 @@ static void emit_direction(Emitter *e, const PlanLayer *pl, const WinoDir *d, bo
 /* Before the layer's forward function: the weight transform and the forward kernels. */
 void emit_conv_winograd_forward_kernels(Emitter *e, const PlanLayer *pl)
 {
-    WinoDir f = wino_forward(pl->l);
-    emit_weight_transform(e, pl);
+    const WinoAlgo *w = wino_algo(e, pl);
+    WinoDir f = wino_forward(pl->l, w);
+    emit_weight_transform(e, pl, w);
     emit_direction(e, pl, &f, true);
 }
 
 /* Before the layer's backward function: the dL/din kernels. */
 void emit_conv_winograd_din_kernels(Emitter *e, const PlanLayer *pl)
 {
-    WinoDir d = wino_input_grad(pl->l);
+    WinoDir d = wino_input_grad(pl->l, wino_algo(e, pl));
     emit_direction(e, pl, &d, false);
 }
 
@@ -301,7 +417,8 @@ void emit_conv_winograd_din_kernels(Emitter *e, const PlanLayer *pl)
 void emit_conv_winograd_forward(Emitter *e, const PlanLayer *pl)
 {
     const char *n = pl->l->name;
-    emit(e, "/* Winograd F(2×2,3×3): the weights transformed once per step, then image by image */");
+    int m = wino_algo(e, pl)->m;
+    emit(e, "/* Winograd F(%d×%d,3×3): the weights transformed once per step, then image by image */", m, m);
     emit(e, "float *restrict u = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WINO;");
     emit(e, "%s_winograd_weights(weight, u, 0);", n);
     emit_batch_loop(e);
@@ -316,7 +433,8 @@ void emit_conv_winograd_forward(Emitter *e, const PlanLayer *pl)
 void emit_conv_winograd_din(Emitter *e, const PlanLayer *pl)
 {
     const char *n = pl->l->name;
-    emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, by Winograd F(2×2,3×3) */");
+    int m = wino_algo(e, pl)->m;
+    emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, by Winograd F(%d×%d,3×3) */", m, m);
     emit(e, "float *restrict u = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WINO;");
     emit(e, "%s_winograd_weights(c->params + @WEIGHT, u, 1);", n);
     emit_batch_loop(e);
@@ -331,84 +449,103 @@ void emit_conv_winograd_din(Emitter *e, const PlanLayer *pl)
 /* ---- dL/dweight ----------------------------------------------------------------------- *
  * The same identity read the other way: a tile's share of dL/dweight is
  *     Gᵀ [ (Bᵀ x B) ⊙ (A g Aᵀ) ] G
- * with x the padded input's 4×4 window and g dL/dout's 2×2 block, so
+ * with x the padded input's n×n window and g dL/dout's m×m block, so
  *     M[ξ][ci][co] = Σ over images and tiles of V[ξ][t][ci] · E[ξ][t][co]
  * is summed in registers (tiles of input-channel rows × output-channel
  * vectors, like the direct dL/dweight), and dL/dweight = Gᵀ M G once per
- * step.  Row a of the transforms (ξ = 4a … 4a+3) needs two rows of x and
- * of g, so (chunk of the batch, row a) are the tasks, image by image: a
+ * step.  Row a of the transforms (ξ = n·a … n·a+n−1) needs row a of Bᵀ x and
+ * of A g, so (chunk of the batch, row a) are the tasks, image by image: a
  * thread computes its rows' transforms and owns their M for its chunk,
  * summed in image and tile order whatever the thread count, and the chunks'
  * M are added before the transform (plan.h PLAN_GRAD_CHUNKS: with 2 threads
  * each sums its own images).  Chunk 0's M lives where U does (@WINO): dL/din
  * transforms its weights only after; the others' at @WPART. */
 
-static long wino_grad_chunk(const Layer *l)
+static long wino_grad_chunk(const WinoAlgo *w, const Layer *l)
 {
-    long ch = WINO_CHUNK_BYTES / (4 * 4 * (l->in.c + l->a.n));   /* 4 rows ξ of V and E */
-    if (ch > wino_tiles(l)) ch = wino_tiles(l);
+    long ch = WINO_CHUNK_BYTES / (4 * w->n * (l->in.c + l->a.n));   /* n rows ξ of V and E */
+    if (ch > wino_tiles(w, l)) ch = wino_tiles(w, l);
     return ch < 1 ? 1 : ch;
 }
 
 void emit_conv_winograd_weight_grad_constants(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
-    long ch = wino_grad_chunk(l);
+    long ch = wino_grad_chunk(wino_algo(e, pl), l);
     emit(e, "@WW_CT = %d, @WW_CHUNK = %ld, @WW_VROW = %ld, @WW_EROW = %ld,   /* dL/dweight: input-channel rows, tiles "
          "per chunk, floats per ξ in V and E */", emit_weight_grad_rows(e, l->a.n / e->vlen, l->in.c), ch, ch * l->in.c + 16, ch * l->a.n + 16);
+}
+
+/* switch (a) { case i: <dst> = Σ_j c_i[j]·term(j); … }, c_i row i (or column i, stride > 1) of a matrix. */
+static void emit_row_switch(Emitter *e, const char *dst, const Coef *c0, int rows, int row_step, int len, int stride,
+                            const char *term)
+{
+    emit_open(e, "switch (a) {");
+    for (int i = 0; i < rows; i++)
+        emit(e, "case %d: %s = %s; break;", i, dst, wino_sum(c0 + i * row_step, len, stride, term).s);
+    emit(e, "default: __builtin_unreachable();");
+    emit_close(e, NULL);
+}
+
+static void emit_weight_grad_input_row(Emitter *e, const PlanLayer *pl, const WinoAlgo *w)
+{
+    const char *n = pl->l->name;
+    int wn = w->n, m = w->m;
+    emit(e, "/* %s, dL/dweight: row a of V = Bᵀ x B (ξ = %d·a … %d·a+%d) for tiles t0 … t0+nt−1 of image b */", n, wn,
+         wn, wn - 1);
+    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_winograd_in(const float *restrict src,", n);
+    emit(e, "    float *restrict V, const int a, const int t0, const int nt)");
+    emit_open(e, "{");
+    emit_open(e, "for (int t = 0; t < nt; t++) {");
+    emit(e, "const int ty = (t0 + t) / @TILES_W, tx = (t0 + t) %% @TILES_W;");
+    emit(e, "const float *restrict x = src + ((size_t)%d * ty * @SRC_W + %d * tx) * @IC;", m, m);
+    emit_open(e, "for (int v = 0; v < @IC / @VL; v++) {");
+    emit(e, "%s_vf r[%d], y[%d];", n, wn, wn);
+    emit_open(e, "for (int j = 0; j < %d; j++) {   /* column j of row a of Bᵀ x */", wn);
+    emit(e, "for (int i = 0; i < %d; i++) r[i] = *(const %s_vf *)(x + ((size_t)i * @SRC_W + j) * @IC + v * @VL);", wn, n);
+    emit_row_switch(e, "y[j]", &w->bt[0][0], wn, 6, wn, 1, "r[%d]");
+    emit_close(e, "j");
+    emit(e, "float *restrict o = V + (size_t)t * @IC + v * @VL;   /* (row of Bᵀ x) B */");
+    for (int i = 0; i < wn; i++)
+        emit(e, "*(%s_vf *)(o + %d * @WW_VROW) = %s;", n, i, wino_sum(w->bt[i], wn, 1, "y[%d]").s);
+    emit_close(e, "v");
+    emit_close(e, "t");
+    emit_close(e, NULL);
+    emit_blank(e);
+}
+
+static void emit_weight_grad_output_row(Emitter *e, const PlanLayer *pl, const WinoAlgo *w)
+{
+    const char *n = pl->l->name;
+    int wn = w->n, m = w->m;
+    emit(e, "/* %s, dL/dweight: row a of E = A g Aᵀ for the same tiles, g dL/dout's %d×%d block */", n, m, m);
+    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_winograd_g(const float *restrict dout,", n);
+    emit(e, "    float *restrict E, const int a, const int t0, const int nt)");
+    emit_open(e, "{");
+    emit_open(e, "for (int t = 0; t < nt; t++) {");
+    emit(e, "const int ty = (t0 + t) / @TILES_W, tx = (t0 + t) %% @TILES_W;");
+    emit(e, "const float *restrict g = dout + ((size_t)%d * ty * @OW + %d * tx) * @OC;", m, m);
+    emit_open(e, "for (int v = 0; v < @NV; v++) {");
+    emit(e, "%s_vf r[%d], y[%d];", n, m, m);
+    emit_open(e, "for (int j = 0; j < %d; j++) {   /* column j of row a of A g */", m);
+    emit(e, "for (int i = 0; i < %d; i++) r[i] = *(const %s_vf *)(g + ((size_t)i * @OW + j) * @OC + v * @VL);", m, n);
+    emit_row_switch(e, "y[j]", &w->at[0][0], wn, 1, m, 6, "r[%d]");   /* A's row a: column a of Aᵀ */
+    emit_close(e, "j");
+    emit(e, "float *restrict o = E + (size_t)t * @OC + v * @VL;   /* (row of A g) Aᵀ */");
+    for (int i = 0; i < wn; i++)
+        emit(e, "*(%s_vf *)(o + %d * @WW_EROW) = %s;", n, i, wino_sum(&w->at[0][i], m, 6, "y[%d]").s);
+    emit_close(e, "v");
+    emit_close(e, "t");
+    emit_close(e, NULL);
+    emit_blank(e);
 }
 
 void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl)
 {
     const char *n = pl->l->name;
-    emit(e, "/* %s, dL/dweight: row a of V = Bᵀ x B (ξ = 4a … 4a+3) for tiles t0 … t0+nt−1 of image b:", n);
-    emit(e, "   row a of Bᵀ x is x[p] + s·x[q] */");
-    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_winograd_in(const float *restrict src,", n);
-    emit(e, "    float *restrict V, const int a, const int t0, const int nt)");
-    emit_open(e, "{");
-    emit(e, "static const int p[4] = {0, 1, 2, 1}, q[4] = {2, 2, 1, 3};");
-    emit(e, "static const float s[4] = {-1.0f, 1.0f, -1.0f, -1.0f};");
-    emit_open(e, "for (int t = 0; t < nt; t++) {");
-    emit(e, "const int ty = (t0 + t) / @TILES_W, tx = (t0 + t) %% @TILES_W;");
-    emit(e, "const float *restrict xp = src + ((size_t)(2 * ty + p[a]) * @SRC_W + 2 * tx) * @IC;");
-    emit(e, "const float *restrict xq = src + ((size_t)(2 * ty + q[a]) * @SRC_W + 2 * tx) * @IC;");
-    emit_open(e, "for (int v = 0; v < @IC / @VL; v++) {");
-    emit(e, "%s_vf y[4];", n);
-    emit(e, "for (int j = 0; j < 4; j++)");
-    emit(e, "    y[j] = *(const %s_vf *)(xp + (size_t)j * @IC + v * @VL) + s[a] * *(const %s_vf *)(xq + (size_t)j * @IC + v * @VL);",
-         n, n);
-    emit(e, "float *restrict o = V + (size_t)t * @IC + v * @VL;");
-    emit(e, "*(%s_vf *)o = y[0] - y[2];   /* (row of Bᵀ x) B */", n);
-    emit(e, "*(%s_vf *)(o + @WW_VROW) = y[1] + y[2];", n);
-    emit(e, "*(%s_vf *)(o + 2 * @WW_VROW) = y[2] - y[1];", n);
-    emit(e, "*(%s_vf *)(o + 3 * @WW_VROW) = y[1] - y[3];", n);
-    emit_close(e, "v");
-    emit_close(e, "t");
-    emit_close(e, NULL);
-    emit_blank(e);
-    emit(e, "/* %s, dL/dweight: row a of E = A g Aᵀ for the same tiles, g dL/dout's 2×2 block; A's rows are", n);
-    emit(e, "   (1,0), (1,1), (1,−1), (0,−1) */");
-    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_winograd_g(const float *restrict dout,", n);
-    emit(e, "    float *restrict E, const int a, const int t0, const int nt)");
-    emit_open(e, "{");
-    emit(e, "static const float c0[4] = {1.0f, 1.0f, 1.0f, 0.0f}, c1[4] = {0.0f, 1.0f, -1.0f, -1.0f};");
-    emit_open(e, "for (int t = 0; t < nt; t++) {");
-    emit(e, "const int ty = (t0 + t) / @TILES_W, tx = (t0 + t) %% @TILES_W;");
-    emit(e, "const float *restrict g0 = dout + ((size_t)2 * ty * @OW + 2 * tx) * @OC, *restrict g1 = g0 + (size_t)@OW * @OC;");
-    emit_open(e, "for (int v = 0; v < @NV; v++) {");
-    emit(e, "%s_vf r[2];   /* row a of A g */", n);
-    emit(e, "for (int j = 0; j < 2; j++)");
-    emit(e, "    r[j] = c0[a] * *(const %s_vf *)(g0 + (size_t)j * @OC + v * @VL) + c1[a] * *(const %s_vf *)(g1 + (size_t)j * @OC + v * @VL);",
-         n, n);
-    emit(e, "float *restrict o = E + (size_t)t * @OC + v * @VL;");
-    emit(e, "*(%s_vf *)o = r[0];   /* (row of A g) Aᵀ */", n);
-    emit(e, "*(%s_vf *)(o + @WW_EROW) = r[0] + r[1];", n);
-    emit(e, "*(%s_vf *)(o + 2 * @WW_EROW) = r[0] - r[1];", n);
-    emit(e, "*(%s_vf *)(o + 3 * @WW_EROW) = -r[1];", n);
-    emit_close(e, "v");
-    emit_close(e, "t");
-    emit_close(e, NULL);
-    emit_blank(e);
+    const WinoAlgo *w = wino_algo(e, pl);
+    emit_weight_grad_input_row(e, pl, w);
+    emit_weight_grad_output_row(e, pl, w);
     char vt[64], vec[128];
     snprintf(vt, sizeof vt, "%s_vf", n);
     emit(e, "/* %s, dL/dweight: M[ξ][ci][co] for ct rows from ci0 += Σ over nt tiles of V[ξ][t][ci] · E[ξ][t][co]", n);
@@ -435,7 +572,7 @@ void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl)
     emit(e, "%s_weight_grad_winograd_in(src, V, a, t0, nt);", n);
     emit(e, "%s_weight_grad_winograd_g(dout, E, a, t0, nt);", n);
     if (pl->l->a.bias) {
-        emit_open(e, "if (a == 1) {   /* E[5] (row 1, column 1) is each 2×2 block's sum: dL/dbias, from this task */");
+        emit_open(e, "if (a == 1) {   /* E at row 1, column 1 is each block's sum (A's row 1 is all ones): dL/dbias */");
         emit_open(e, "for (int v = 0; v < @NV; v++) {");
         emit(e, "%s_vf sum = {0};", n);
         emit(e, "for (int t = 0; t < nt; t++) sum += *(const %s_vf *)(E + @WW_EROW + (size_t)t * @OC + v * @VL);", n);
@@ -446,9 +583,9 @@ void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl)
     } else {
         emit(e, "(void)dbias;");
     }
-    emit_open(e, "for (int j = 0; j < 4; j++) {");
+    emit_open(e, "for (int j = 0; j < %d; j++) {", w->n);
     emit(e, "const float *restrict vx = V + (size_t)j * @WW_VROW, *restrict ex = E + (size_t)j * @WW_EROW;");
-    emit(e, "float *restrict mx = m + (size_t)(4 * a + j) * @IC * @OC;");
+    emit(e, "float *restrict mx = m + (size_t)(%d * a + j) * @IC * @OC;", w->n);
     emit(e, "int ci0 = 0;");
     emit(e, "for (; ci0 + @WW_CT <= @IC; ci0 += @WW_CT) %s_weight_grad_winograd_tile(vx, ex, mx, ci0, @WW_CT, nt, first);", n);
     emit(e, "if (ci0 < @IC) %s_weight_grad_winograd_tile(vx, ex, mx, ci0, @IC %% @WW_CT, nt, first);", n);
@@ -457,26 +594,53 @@ void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl)
     emit_blank(e);
 }
 
+/* dL/dweight = Gᵀ M G, per channel pair. */
+static void emit_weight_grad_transform(Emitter *e, const WinoAlgo *w)
+{
+    int wn = w->n;
+    emit(e, "float *restrict dweight = c->grads + @WEIGHT;   /* [3][3][@IC][@OC] */");
+    emit(e, "#pragma omp parallel for");
+    emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+    emit_open(e, "for (int co = 0; co < @OC; co++) {");
+    emit(e, "float t[3][%d], mi[%d];   /* Gᵀ M */", wn, wn);
+    emit_open(e, "for (int j = 0; j < %d; j++) {", wn);
+    emit(e, "for (int i = 0; i < %d; i++) mi[i] = m[((size_t)(i * %d + j) * @IC + ci) * @OC + co];", wn, wn);
+    for (int k = 0; k < 3; k++) emit(e, "t[%d][j] = %s;", k, wino_sum(&w->g[0][k], wn, 3, "mi[%d]").s);
+    emit_close(e, "j");
+    emit_open(e, "for (int ky = 0; ky < 3; ky++) {   /* (Gᵀ M) G */");
+    emit(e, "float *restrict d = dweight + ((size_t)ky * 3 * @IC + ci) * @OC + co;");
+    for (int k = 0; k < 3; k++)
+        emit(e, "d[%s] = %s;", k == 0 ? "0" : k == 1 ? "(size_t)@IC * @OC" : "(size_t)2 * @IC * @OC",
+             wino_sum(&w->g[0][k], wn, 3, "t[ky][%d]").s);
+    emit_close(e, "ky");
+    emit_close(e, "co");
+    emit_close(e, "ci");
+}
+
 /* Inside conv_backward, in place of the direct dL/dweight. */
 void emit_conv_winograd_weight_grad(Emitter *e, const PlanLayer *pl)
 {
     const char *n = pl->l->name;
-    emit(e, "/* dL/dweight by Winograd F(2×2,3×3): M summed over each chunk of the batch, tasks of (chunk, row a");
+    const WinoAlgo *w = wino_algo(e, pl);
+    int wn = w->n;
+    emit(e, "/* dL/dweight by Winograd F(%d×%d,3×3): M summed over each chunk of the batch, tasks of (chunk, row a", w->m,
+         w->m);
     emit(e, "   of ξ), the chunks' M added, then dL/dweight = Gᵀ M G */");
-    emit(e, "enum { MFLOATS = 16 * @IC * @OC, BIAS = %d };   /* a chunk's copy: M, then dL/dbias */",
+    emit(e, "enum { MFLOATS = %d * @IC * @OC, BIAS = %d };   /* a chunk's copy: M, then dL/dbias */", wn * wn,
          pl->l->a.bias ? pl->l->a.n : 0);
-    emit(e, "float *restrict m = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WINO;   /* M[16][@IC][@OC], chunk 0 */");
+    emit(e, "float *restrict m = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WINO;   /* M[%d][@IC][@OC], chunk 0 */",
+         wn * wn);
     emit(e, "float *restrict part = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WPART;   /* chunks 1 … */");
     emit(e, "float *restrict dbias = %s;", pl->l->a.bias ? "c->grads + @BIAS" : "NULL");
     emit(e, "const int per_chunk = cnn_chunk_first(c->batch, 1);   /* chunk 0 is the largest */");
     emit(e, "#pragma omp parallel");
     emit_open(e, "{");
-    emit(e, "float V[4 * @WW_VROW] __attribute__((aligned(64)));   /* this thread's, on its stack */");
-    emit(e, "float E[4 * @WW_EROW] __attribute__((aligned(64)));");
+    emit(e, "float V[%d * @WW_VROW] __attribute__((aligned(64)));   /* this thread's, on its stack */", wn);
+    emit(e, "float E[%d * @WW_EROW] __attribute__((aligned(64)));", wn);
     emit_open(e, "for (int k = 0; k < per_chunk; k++) {   /* images outermost: each is read from cache by every task */");
     emit(e, "#pragma omp for schedule(static) nowait   /* the same tasks for every k: one owner per row of M */");
-    emit_open(e, "for (int task = 0; task < CNN_GRAD_CHUNKS * 4; task++) {");
-    emit(e, "const int g = task / 4, a = task %% 4, b = cnn_chunk_first(c->batch, g) + k;");
+    emit_open(e, "for (int task = 0; task < CNN_GRAD_CHUNKS * %d; task++) {", wn);
+    emit(e, "const int g = task / %d, a = task %% %d, b = cnn_chunk_first(c->batch, g) + k;", wn, wn);
     emit(e, "if (b >= cnn_chunk_first(c->batch, g + 1)) continue;   /* this chunk has fewer images */");
     emit(e, "float *restrict mg = g == 0 ? m : part + (size_t)(g - 1) * (MFLOATS + BIAS);");
     emit(e, "float *restrict dbg = dbias == NULL || g == 0 ? dbias : mg + MFLOATS;");
@@ -493,24 +657,5 @@ void emit_conv_winograd_weight_grad(Emitter *e, const PlanLayer *pl)
     emit_grad_chunks_add(e, "m", "part", "MFLOATS", "(MFLOATS + BIAS)");
     if (pl->l->a.bias) emit_grad_chunks_add(e, "dbias", "(part + MFLOATS)", "BIAS", "(MFLOATS + BIAS)");
     emit_close(e, NULL);
-    emit(e, "float *restrict dweight = c->grads + @WEIGHT;   /* [3][3][@IC][@OC] */");
-    emit(e, "#pragma omp parallel for");
-    emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
-    emit_open(e, "for (int co = 0; co < @OC; co++) {");
-    emit(e, "float t[3][4];   /* Gᵀ M: rows ½(m1 ± m2) around m0 and m3 */");
-    emit_open(e, "for (int j = 0; j < 4; j++) {");
-    emit(e, "const float m0 = m[((size_t)(0 + j) * @IC + ci) * @OC + co], m1 = m[((size_t)(4 + j) * @IC + ci) * @OC + co];");
-    emit(e, "const float m2 = m[((size_t)(8 + j) * @IC + ci) * @OC + co], m3 = m[((size_t)(12 + j) * @IC + ci) * @OC + co];");
-    emit(e, "t[0][j] = m0 + 0.5f * (m1 + m2);");
-    emit(e, "t[1][j] = 0.5f * (m1 - m2);");
-    emit(e, "t[2][j] = 0.5f * (m1 + m2) + m3;");
-    emit_close(e, "j");
-    emit_open(e, "for (int ky = 0; ky < 3; ky++) {   /* (Gᵀ M) G */");
-    emit(e, "float *restrict d = dweight + ((size_t)ky * 3 * @IC + ci) * @OC + co;");
-    emit(e, "d[0] = t[ky][0] + 0.5f * (t[ky][1] + t[ky][2]);");
-    emit(e, "d[(size_t)@IC * @OC] = 0.5f * (t[ky][1] - t[ky][2]);");
-    emit(e, "d[(size_t)2 * @IC * @OC] = 0.5f * (t[ky][1] + t[ky][2]) + t[ky][3];");
-    emit_close(e, "ky");
-    emit_close(e, "co");
-    emit_close(e, "ci");
+    emit_weight_grad_transform(e, w);
 }

@@ -149,22 +149,25 @@ static bool conv_din_gathers(const PlanLayer *q)
            l->a.pw <= (l->a.kw - 1) * l->a.dw && conv_dpad_floats(l) * 4 <= PLAN_STACK_BUFFER_MAX_BYTES;
 }
 
-/* Winograd F(2×2, 3×3) (Lavin and Gray, 2016) computes each 2×2 block of
- * outputs from a 4×4 window of the input with 16 multiplications per channel
- * pair instead of 36.  It fits a 3×3 conv with stride 1, padding 1 and no
- * dilation (so the output has the input's size), an even output, and
- * channels in whole 16-float vectors; dL/din is then the same kind of
+/* Winograd F(m×m, 3×3) (Lavin and Gray, 2016) computes each m×m block of
+ * outputs from an (m+2)×(m+2) window of the input with (m+2)² multiplications
+ * per channel pair instead of 9m²: 16 instead of 36 for m = 2, 36 instead of
+ * 144 for m = 4.  It fits a 3×3 conv with stride 1, padding 1 and no
+ * dilation (so the output has the input's size), an output whose sides m
+ * divides, and channels in whole 16-float vectors; dL/din is then the same kind of
  * convolution (of dL/dout with the rotated kernel), gathered like
  * conv_din_gathers's, and dL/dweight has a Winograd form too.  The emitter
  * may still choose the direct kernels (emit_conv_winograd.c:
  * emit_conv_winograd). */
-static bool plan_conv_winograd(const PlanLayer *q)
+static int plan_conv_winograd(const PlanLayer *q, int largest)
 {
     const LayerArgs *a = &q->l->a;
     const Layer *l = q->l;
-    return a->kh == 3 && a->kw == 3 && a->sh == 1 && a->sw == 1 && a->ph == 1 && a->pw == 1 && a->dh == 1 &&
-           a->dw == 1 && !a->flip && l->in.c % 16 == 0 && l->out.c % 16 == 0 && l->out.h % 2 == 0 &&
-           l->out.w % 2 == 0 && (!q->need_din || q->din_gather);
+    bool fits = a->kh == 3 && a->kw == 3 && a->sh == 1 && a->sw == 1 && a->ph == 1 && a->pw == 1 && a->dh == 1 &&
+                a->dw == 1 && !a->flip && l->in.c % 16 == 0 && l->out.c % 16 == 0 && (!q->need_din || q->din_gather);
+    if (!fits || largest < 2) return 0;
+    if (largest >= 4 && l->out.h % 4 == 0 && l->out.w % 4 == 0) return 4;
+    return l->out.h % 2 == 0 && l->out.w % 2 == 0 ? 2 : 0;
 }
 
 /* The vector kernels (emit_conv_tiled.c) read a zero-padded copy of the
@@ -184,7 +187,8 @@ static void plan_conv_scratch(Planner *pl, PlanLayer *q)
      * keep their transformed weights and dL/dweight's sums.  The emitter
      * takes one or the other for a layer, so the two share floats. */
     long wt = q->need_din ? (long)l->a.kh * l->a.kw * ((l->in.c + 15) / 16 * 16) * l->a.n : 0;
-    long wino = plan_conv_winograd(q) ? 16L * l->in.c * l->a.n : 0;
+    q->wino_m = plan_conv_winograd(q, p->options.winograd);
+    long wino = q->wino_m ? (q->wino_m + 2L) * (q->wino_m + 2) * l->in.c * l->a.n : 0;
     if (wt) q->wt_off = p->act_fixed;
     if (wino) q->wino_off = p->act_fixed;
     p->act_fixed += wt > wino ? wt : wino;
@@ -231,6 +235,7 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
     q->in_buf = in_buf;
     q->weight_off = q->bias_off = q->stat_off = q->index_off = q->fixed_off = q->pad_off = q->wt_off = -1;
     q->wpad_off = q->din_off = q->wino_off = q->wpart_off = -1;
+    q->wino_m = 0;
     q->producer = pl->prev ? pl->prev->l->id : -1;
     q->done_by = q->mask_by = NULL;
     q->need_din = l->id > 0;
@@ -448,10 +453,19 @@ static double plan_bytes_per_image(const Plan *p)
     return 4.0 * ((double)p->act_per_image + p->index_per_image);
 }
 
-Plan *plan_model(Arena *a, Diag *d, const Model *m)
+PlanOptions plan_default_options(void)
+{
+    const char *w = getenv("CNNC_WINOGRAD");
+    PlanOptions o = {.winograd = 2};
+    if (w && (!strcmp(w, "0") || !strcmp(w, "2") || !strcmp(w, "4"))) o.winograd = atoi(w);
+    return o;
+}
+
+Plan *plan_model(Arena *a, Diag *d, const Model *m, const PlanOptions *o)
 {
     Plan *p = ARENA_NEW(a, Plan);
     p->m = m;
+    p->options = o ? *o : plan_default_options();
     p->nlayers = m->nlayers;
     p->layers = ARENA_ARRAY(a, PlanLayer, m->nlayers);
     p->tensors = ARENA_ARRAY(a, PlanTensor, 4 * m->nlayers + 1);

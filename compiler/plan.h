@@ -66,8 +66,10 @@ typedef struct PlanLayer {
     long wpad_off;             /* conv whose output channels are not whole 16-float vectors:
                                   batch-independent floats for weights and bias zero-padded to
                                   whole vectors (emit_conv_tiled.c), else -1 */
-    long wino_off;             /* conv that Winograd F(2×2, 3×3) fits (plan_conv_winograd): batch-
-                                  independent floats for its transformed weights [16][IC][OC],
+    int wino_m;                /* conv that Winograd F(m×m, 3×3) fits (plan_conv_winograd): the
+                                  largest output block m it fits, 4 or 2, else 0 */
+    long wino_off;             /* conv with wino_m: batch-independent floats for its transformed
+                                  weights [(m+2)²][IC][OC],
                                   or dL/dweight's sums M in backward (emit_conv_winograd.c), else -1;
                                   the same floats as wt_off (a layer's kernels use one or the other) */
     long wpart_off;            /* conv: batch-independent floats for dL/dweight's (or Winograd's M's)
@@ -83,6 +85,10 @@ typedef struct PlanLayer {
     bool need_din;             /* false for the first layer: no one wants dLoss/dx */
 } PlanLayer;
 
+/* Code-generation choices that change what the plan allocates. */
+typedef struct PlanOptions {
+    int winograd;   /* the largest Winograd output block: 2 (F(2×2,3×3), the default), 4 or 0 (none) */
+} PlanOptions;
 typedef struct Plan {
     const Model *m;
     PlanLayer *layers;
@@ -93,6 +99,7 @@ typedef struct Plan {
     long act_per_image, act_fixed, index_per_image;
     long act_unshared;         /* what act_per_image would be if no two buffers shared floats */
     const char *output_buf;    /* buffer the loss reads */
+    PlanOptions options;
 } Plan;
 
 /* Bytes the generated executable allocates. */
@@ -100,7 +107,11 @@ typedef struct PlanMemory {
     double params, grads, optimizer, stats, acts, index, total;
 } PlanMemory;
 
-Plan *plan_model(Arena *a, Diag *d, const Model *m);
+/* The defaults, with $CNNC_WINOGRAD (0, 2 or 4) for winograd. */
+PlanOptions plan_default_options(void);
+
+/* o NULL: plan_default_options(). */
+Plan *plan_model(Arena *a, Diag *d, const Model *m, const PlanOptions *o);
 PlanMemory plan_memory_inference(const Plan *p);
 PlanMemory plan_memory_training(const Plan *p, int batch);
 #endif

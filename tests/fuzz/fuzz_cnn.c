@@ -11,7 +11,7 @@ static void fuzz_one(const char *path)
     static FILE *sink;
     if (!sink) sink = fopen("/dev/null", "w");
     Compilation cc;
-    if (compile_file(&cc, path, sink)) {
+    if (compile_file(&cc, path, NULL, sink)) {
         const char *c_text, *h_text;
         emit_model(&cc.arena, cc.plan, &c_text, &h_text);
     }

@@ -6,6 +6,8 @@ REF_DIR := $(B)/ref
 REF_BIN := $(B)/tests/test_ref
 REF_B37_MODELS := examples/lenet5.cnn examples/assignment.cnn tests/ref/models/maxpool-tiling-relu.cnn
 REF_B1_MODELS := examples/lenet5.cnn examples/kaggle-digits.cnn examples/vgg-small.cnn
+REF_W4_MODELS := examples/vgg-small.cnn tests/ref/winograd4/winograd4.cnn
+REF_W4_SCALE := 6
 
 $(REF_BIN): tests/ref/test_ref.c $(B)/libcnnrt.a runtime/rt.h runtime/cnnrt.h $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -40,3 +42,13 @@ ref-test: $(REF_BIN) $(B)/cnnc $(B)/libcnnrt.a
 	@rm -rf $(REF_DIR)-b1
 	/usr/bin/python3 tests/ref/reference.py suite $(REF_DIR)-b1 $(REF_B1_MODELS) --size 1
 	$(REF_BIN) $(abspath $(REF_DIR))-b1 $(abspath $(B)/cnnc)
+	@# Winograd F(4x4,3x3) (cnnc --winograd 4) on the models that take it, at their batch and at 5
+	@# with dL/dx: its float32 rounding is about 6x F(2x2)'s (winograd_error.py models it apart
+	@# from cnnc and checks the scale), so the tolerance is that much wider
+	/usr/bin/python3 tests/ref/winograd_error.py --check $(REF_W4_SCALE)
+	@rm -rf $(REF_DIR)-w4 $(REF_DIR)-w4-b5
+	/usr/bin/python3 tests/ref/reference.py suite $(REF_DIR)-w4 $(REF_W4_MODELS)
+	CNNC_WINOGRAD=4 $(REF_BIN) $(abspath $(REF_DIR))-w4 $(abspath $(B)/cnnc) --tolerance-scale $(REF_W4_SCALE)
+	/usr/bin/python3 tests/ref/reference.py suite $(REF_DIR)-w4-b5 $(REF_W4_MODELS) --size 5
+	/usr/bin/python3 tests/ref/random/add_input_grad.py $(REF_DIR)-w4-b5
+	CNNC_WINOGRAD=4 $(REF_BIN) $(abspath $(REF_DIR))-w4-b5 $(abspath $(B)/cnnc) --tolerance-scale $(REF_W4_SCALE)
