@@ -108,6 +108,23 @@ static void remove_dir(Arena *a, const char *dir, const char *name)
     rmdir(dir);
 }
 
+/* Whether cc is GCC (not clang, which also defines __GNUC__): it asks the
+ * compiler for its predefined macros. */
+static bool compiler_is_gcc(Arena *a, const char *cc)
+{
+    const char *cmd = arena_printf(a, "'%s' -dM -E -x c /dev/null 2>/dev/null", cc);
+    if (strchr(cc, '\'')) return false;
+    FILE *f = popen(cmd, "r");
+    if (!f) return false;
+    bool gnuc = false, clang = false;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        gnuc |= !strncmp(line, "#define __GNUC__ ", 17);
+        clang |= !strncmp(line, "#define __clang__ ", 18);
+    }
+    return pclose(f) == 0 && gnuc && !clang;
+}
+
 bool build_executable(Arena *a, const Plan *p, const BuildOptions *o)
 {
     const char *lib = runtime_library(a);
@@ -127,10 +144,16 @@ bool build_executable(Arena *a, const Plan *p, const BuildOptions *o)
         const char *inc = arena_printf(a, "-I%s", dir);
         /* -ffp-contract=fast: GCC's ISO C modes default to no fused multiply-add,
          * which halves the kernels' arithmetic rate (clang contracts by default). */
+        /* With GCC, link-time optimization in parallel partitions: the back end,
+         * most of the compile time, then runs on every core (vgg-small: 4.3 s
+         * -> 3 s on 2 cores) and the code is the same; small partitions, since
+         * the default minimum keeps a model in one. */
+        bool lto = compiler_is_gcc(a, o->cc);
         char *fixed[] = {(char *)o->cc, "-std=c11", "-O3", "-march=native", "-ffp-contract=fast", "-fopenmp",
-                         "-Wall", "-Wextra",
-                         (char *)inc, (char *)src, (char *)lib, "-lz", "-lm", "-o", (char *)o->output};
-        int rc = run_command(compiler_argv(a, fixed, sizeof fixed / sizeof fixed[0]), o->verbose);
+                         "-Wall", "-Wextra", (char *)inc, (char *)src, (char *)lib, "-lz", "-lm", "-o",
+                         (char *)o->output, "-flto=auto", "--param=lto-min-partition=2000"};
+        size_t n = sizeof fixed / sizeof fixed[0] - (lto ? 0 : 2);
+        int rc = run_command(compiler_argv(a, fixed, n), o->verbose);
         if (rc != 0) {
             fprintf(stderr, "cnnc: error: %s failed (exit %d) on the generated code for '%s'; this is a bug in "
                     "cnnc: please report it with the .cnn file\n", o->cc, rc, p->m->src->path);
