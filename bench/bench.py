@@ -237,7 +237,8 @@ def main():
     for r in layer_rows:
         mark = "" if r["out_channels"] < 16 else (
             "  ok" if min(r["forward_peak"], r["backward_peak"]) >= 0.7 else "  below 70%")
-        print(f"  {r['model']} {r['layer']:<8}{f" W{r['winograd']}" if r['winograd'] else '   '} {r['out_channels']:>4} ch  forward {r['forward_ms']:7.2f} ms "
+        wino = f" W{r['winograd']}" if r["winograd"] else "   "
+        print(f"  {r['model']} {r['layer']:<8}{wino} {r['out_channels']:>4} ch  forward {r['forward_ms']:7.2f} ms "
               f"{100 * r['forward_peak']:3.0f}%   backward {r['backward_ms']:7.2f} ms {100 * r['backward_peak']:3.0f}%"
               f"{mark}")
     for path, data in ((a.out, rows), (os.path.splitext(a.out)[0] + "-layers.csv", layer_rows)):
