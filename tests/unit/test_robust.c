@@ -73,22 +73,23 @@ static char *read_all(const char *path, size_t *n)
     return s;
 }
 
-/* Runs `cnnc command file`, stdout to /dev/null, stderr captured. */
-static Run run_cnnc(const char *command, const char *file)
+/* Runs cnnc with argv (argv[0] "cnnc", NULL-ended); stdout to tmpdir/stdout.txt, stderr captured. */
+static Run run_cnnc_argv(char *const argv[])
 {
     Run r = {0};
-    char errpath[128];
+    char errpath[128], outpath[128];
     snprintf(errpath, sizeof errpath, "%s/stderr.txt", tmpdir);
+    snprintf(outpath, sizeof outpath, "%s/stdout.txt", tmpdir);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        int out = open("/dev/null", O_WRONLY), err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int out = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600), err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (out < 0 || err < 0) _exit(127);
         dup2(out, 1);
         dup2(err, 2);
-        execl(cnnc_path(), "cnnc", command, file, (char *)NULL);
+        execv(cnnc_path(), argv);
         _exit(127);
     }
     ck_assert_int_eq(waitpid(pid, &r.status, 0), pid);
@@ -97,6 +98,12 @@ static Run run_cnnc(const char *command, const char *file)
     ck_assert_msg(!(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 127), "could not run %s", cnnc_path());
     r.err = read_all(errpath, &r.err_len);
     return r;
+}
+
+/* Runs `cnnc command file`. */
+static Run run_cnnc(const char *command, const char *file)
+{
+    return run_cnnc_argv((char *const[]){"cnnc", (char *)command, (char *)file, NULL});
 }
 
 /* A line `<anything>:N:N: error: ` or `cnnc: error: `. */
@@ -228,6 +235,55 @@ START_TEST(usage_mistakes_exit_2)
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 2, "cnnc %s: status %d", commands[i], status);
     }
+}
+END_TEST
+
+/* The line of `cnnc summary` that starts with prefix, from tmpdir/stdout.txt (malloc'd, or NULL). */
+static char *summary_line(const char *prefix)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/stdout.txt", tmpdir);
+    size_t n;
+    char *all = read_all(path, &n), *line = strstr(all, prefix), *copy = NULL;
+    if (line) copy = strndup(line, strcspn(line, "\n"));
+    free(all);
+    return copy;
+}
+
+/* --winograd: 0, 2 and 4 are taken, and the plan sizes its buffers by them (F(4×4)'s
+   transformed weights are (4+2)²/(2+2)² = 2.25 times F(2×2)'s); anything else is a usage
+   mistake that names the values. */
+START_TEST(winograd_option)
+{
+    const char *model = "input 16x16x16\nconv 3x3x32 pad=1; relu\nconv 3x3x32 pad=1\nfc 10\n";
+    char *path = strdup(write_file("w.cnn", model, strlen(model)));
+    char *memory[3];
+    const char *values[3] = {"0", "2", "4"};
+    for (int i = 0; i < 3; i++) {
+        Run r = run_cnnc_argv((char *const[]){"cnnc", "summary", path, "--winograd", (char *)values[i], NULL});
+        assert_accepted(&r, values[i]);
+        free(r.err);
+        memory[i] = summary_line("Memory, inference:");
+        ck_assert_ptr_nonnull(memory[i]);
+    }
+    ck_assert_msg(strcmp(memory[0], memory[1]) && strcmp(memory[1], memory[2]), "%s\n%s\n%s", memory[0], memory[1],
+                  memory[2]);
+    Run r = run_cnnc_argv((char *const[]){"cnnc", "summary", path, "--winograd=4", NULL});
+    assert_accepted(&r, "--winograd=4");
+    free(r.err);
+    char *eq = summary_line("Memory, inference:");
+    ck_assert_str_eq(eq, memory[2]);
+    free(eq);
+    const char *bad[][2] = {{"--winograd", "3"}, {"--winograd=x", NULL}, {"--winograd", NULL}};
+    for (int i = 0; i < 3; i++) {
+        r = run_cnnc_argv((char *const[]){"cnnc", "summary", path, (char *)bad[i][0], (char *)bad[i][1], NULL});
+        ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 2, "%s %s: status %d", bad[i][0],
+                      bad[i][1] ? bad[i][1] : "", r.status);
+        ck_assert_msg(strstr(r.err, "--winograd"), "%s", r.err);
+        free(r.err);
+    }
+    for (int i = 0; i < 3; i++) free(memory[i]);
+    free(path);
 }
 END_TEST
 
@@ -374,6 +430,7 @@ Suite *robust_suite(void)
     tcase_add_test(tc, empty_file);
     tcase_add_test(tc, directory_and_missing_file);
     tcase_add_test(tc, usage_mistakes_exit_2);
+    tcase_add_test(tc, winograd_option);
     tcase_add_test(tc, hundred_thousand_layers);
     tcase_add_test(tc, ten_thousand_nested_pools);
     tcase_add_loop_test(tc, random_bytes, 0, 4);
