@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum { BENCH_REPS = 5 };
 #define BENCH_MIN_SECONDS 0.2
@@ -74,27 +75,55 @@ void cnn_lap(const CnnCtx *c, int slot)
     c->profile[0] = now;
 }
 
-/* `bench --layers`: each layer's share of a training step, from BENCH_LAYER_STEPS
- * steps after a warm-up, with the arithmetic rate of those that multiply
- * (2 FLOPs per MAC; backward = dL/dweight plus dL/din when it is computed). */
-enum { BENCH_LAYER_STEPS = 20 };
+/* `bench --layers`: each layer's share of a training step, the median over
+ * BENCH_LAYER_STEPS steps after a warm-up (a shared machine's interruptions
+ * land in a few steps; the median leaves them out, as bench_rate's does), with
+ * the arithmetic rate of those that multiply (2 FLOPs per MAC; backward =
+ * dL/dweight plus dL/din when it is computed). */
+enum { BENCH_LAYER_STEPS = 25 };
+
+/* Per slot (each layer's forward, then each layer's backward, then the loss
+ * and the update) the median seconds over the steps; NULL if out of memory. */
+static double *bench_layer_medians(CnnNet *n, CnnOptim *o)
+{
+    const int layers = n->m->nlayers, slots = 2 * layers + 2;
+    double *prof = calloc(1 + 2 * (size_t)layers, sizeof *prof);
+    double *samples = calloc((size_t)BENCH_LAYER_STEPS * slots, sizeof *samples);
+    double *medians = calloc((size_t)slots, sizeof *medians), column[BENCH_LAYER_STEPS];
+    if (!prof || !samples || !medians) {
+        free(prof), free(samples), free(medians);
+        return NULL;
+    }
+    for (int w = 0; w < 3; w++) bench_train_step(n, o, NULL);
+    for (int s = 0; s < BENCH_LAYER_STEPS; s++) {
+        double secs[2] = {0, 0};   /* the parts of a step between the layers: the loss, the update */
+        memset(prof, 0, (1 + 2 * (size_t)layers) * sizeof *prof);
+        n->ctx.profile = prof;
+        bench_train_step(n, o, secs);
+        n->ctx.profile = NULL;
+        double *row = samples + (size_t)s * slots;
+        memcpy(row, prof + 1, 2 * (size_t)layers * sizeof *row);
+        row[2 * layers] = secs[0], row[2 * layers + 1] = secs[1];
+    }
+    for (int i = 0; i < slots; i++) {
+        for (int s = 0; s < BENCH_LAYER_STEPS; s++) column[s] = samples[(size_t)s * slots + i];
+        medians[i] = median(column, BENCH_LAYER_STEPS);
+    }
+    free(prof), free(samples);
+    return medians;
+}
 
 static void bench_layers(CnnNet *n, CnnOptim *o, int batch, bool csv)
 {
     const CnnModel *m = n->m;
-    double *prof = calloc(1 + 2 * (size_t)m->nlayers, sizeof *prof);
-    if (!prof) return;
-    for (int w = 0; w < 3; w++) bench_train_step(n, o, NULL);
-    double secs[2] = {0, 0};   /* the parts of a step between the layers: the loss, the update */
-    n->ctx.profile = prof;
-    for (int s = 0; s < BENCH_LAYER_STEPS; s++) bench_train_step(n, o, secs);
-    n->ctx.profile = NULL;
+    double *med = bench_layer_medians(n, o);
+    if (!med) return;
     if (csv) printf("layer,kind,forward_ms,backward_ms,forward_gflops,backward_gflops\n");
     else printf("%-10s %-10s %12s %12s %12s %12s\n", "layer", "kind", "forward ms", "backward ms", "fwd GFLOP/s",
                 "bwd GFLOP/s");
     for (int i = 0; i < m->nlayers; i++) {
         const CnnLayerInfo *l = &m->layers[i];
-        double f = prof[1 + i] / BENCH_LAYER_STEPS, b = prof[1 + m->nlayers + i] / BENCH_LAYER_STEPS;
+        double f = med[i], b = med[m->nlayers + i];
         double flops = 2.0 * (double)l->macs * batch;
         double fg = l->backward_macs_factor && f > 0 ? flops / f / 1e9 : 0;
         double bg = l->backward_macs_factor && b > 0 ? flops * l->backward_macs_factor / b / 1e9 : 0;
@@ -106,11 +135,11 @@ static void bench_layers(CnnNet *n, CnnOptim *o, int batch, bool csv)
     }
     const char *names[2] = {"loss", cnn_optim_name(o->cfg.kind)};
     for (int i = 0; i < 2; i++) {
-        double t = secs[i] / BENCH_LAYER_STEPS;
+        double t = med[2 * m->nlayers + i];
         if (csv) printf("%s,step,%.4f,0.0000,0.00,0.00\n", names[i], 1e3 * t);
         else printf("%-10s %-10s %12.3f %12s %12s %12s\n", names[i], "step", 1e3 * t, "", "", "");
     }
-    free(prof);
+    free(med);
 }
 
 int cnn_bench(const CnnModel *m, int batch, const CnnOptimConfig *opt, unsigned opt_set, bool csv, bool layers)
