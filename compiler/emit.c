@@ -400,6 +400,7 @@ static bool host_halves_16_float_fmas(void)
 
 static void emit_partial_vectors(Emitter *e);
 static void emit_grad_chunks(Emitter *e);
+static void emit_prefetch_part(Emitter *e);
 
 static void emit_vector_type(Emitter *e)
 {
@@ -412,6 +413,24 @@ static void emit_vector_type(Emitter *e)
     emit_partial_vectors(e);
     emit_blank(e);
     emit_grad_chunks(e);
+    emit_blank(e);
+    emit_prefetch_part(e);
+}
+
+/* Part k of parts of a memory range, prefetched: a kernel spreads a range over
+ * its loop's iterations so the fetches overlap its arithmetic. */
+static void emit_prefetch_part(Emitter *e)
+{
+    emit(e, "/* Prefetches part k of `parts` of the bytes [p, p + n) (for writing when write is 1): a kernel spreads a");
+    emit(e, "   range it will need over the iterations of a loop, so that the fetches overlap its arithmetic. */");
+    emit(e, "static inline __attribute__((always_inline, unused)) void cnn_prefetch_part(const void *p, const long n, const int k,");
+    emit(e, "    const int parts, const int write)");
+    emit_open(e, "{");
+    emit_open(e, "for (long q = n * k / parts / 64 * 64; q < n * (k + 1) / parts; q += 64) {");
+    emit(e, "if (write) __builtin_prefetch((const char *)p + q, 1);");
+    emit(e, "else __builtin_prefetch((const char *)p + q, 0);");
+    emit_close(e, NULL);
+    emit_close(e, NULL);
 }
 
 static void emit_grad_chunks(Emitter *e)
