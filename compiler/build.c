@@ -112,8 +112,8 @@ static void remove_dir(Arena *a, const char *dir, const char *name)
  * compiler for its predefined macros. */
 static bool compiler_is_gcc(Arena *a, const char *cc)
 {
+    if (strchr(cc, '\'')) return false;   /* it is quoted for the shell below */
     const char *cmd = arena_printf(a, "'%s' -dM -E -x c /dev/null 2>/dev/null", cc);
-    if (strchr(cc, '\'')) return false;
     FILE *f = popen(cmd, "r");
     if (!f) return false;
     bool gnuc = false, clang = false;

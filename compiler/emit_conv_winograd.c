@@ -14,8 +14,9 @@
  * are small sums with constant coefficients, over vectors of channels; they
  * are written out from the matrices (wino_sum), so one set of emitters
  * serves both block sizes.  F(4×4) does 1.8× fewer multiplications than
- * F(2×2) and more transform work per output; it is taken where m = 4
- * divides the output and its chunks fit on the stack.
+ * F(2×2) and more transform work per output, and about 6× the float32
+ * rounding (tests/ref/winograd_error.py); with --winograd 4 it is taken where
+ * 4 divides the output and its chunks fit on the stack.
  *
  * dL/din of the same conv is the convolution of dL/dout (zero-margined by 1)
  * with the kernel rotated by 180° and its channels swapped, so it runs the
