@@ -142,13 +142,13 @@ bool build_executable(Arena *a, const Plan *p, const BuildOptions *o)
     if (ok) {
         const char *src = arena_printf(a, "%s/%s.c", dir, p->m->name);
         const char *inc = arena_printf(a, "-I%s", dir);
-        /* -ffp-contract=fast: GCC's ISO C modes default to no fused multiply-add,
-         * which halves the kernels' arithmetic rate (clang contracts by default). */
         /* With GCC, link-time optimization in parallel partitions: the back end,
          * most of the compile time, then runs on every core (vgg-small: 4.3 s
          * -> 3 s on 2 cores) and the code is the same; small partitions, since
-         * the default minimum keeps a model in one. */
+         * the default minimum keeps a model in one.  The last two words. */
         bool lto = compiler_is_gcc(a, o->cc);
+        /* -ffp-contract=fast: GCC's ISO C modes default to no fused multiply-add,
+         * which halves the kernels' arithmetic rate (clang contracts by default). */
         char *fixed[] = {(char *)o->cc, "-std=c11", "-O3", "-march=native", "-ffp-contract=fast", "-fopenmp",
                          "-Wall", "-Wextra", (char *)inc, (char *)src, (char *)lib, "-lz", "-lm", "-o",
                          (char *)o->output, "-flto=auto", "--param=lto-min-partition=2000"};

@@ -555,7 +555,6 @@ void emit_model(Arena *a, const Plan *p, const char **c_text, const char **h_tex
     Emitter e = {0};
     const char *vlen = getenv("CNNC_VLEN");   /* tests force 8 or 16 to cover both */
     e.vlen = vlen && (atoi(vlen) == 8 || atoi(vlen) == 16) ? atoi(vlen) : host_vector_floats();
-    e.winograd = p->options.winograd;
     const char *halved = getenv("CNNC_HALVED16");   /* 0 or 1: as if the host did (tests, comparisons) */
     e.halved16 = e.vlen == 16 && (halved && *halved ? strcmp(halved, "0") != 0 : host_halves_16_float_fmas());
     emit_header_comment(&e, p);

@@ -17,7 +17,6 @@ typedef struct Emitter {
     size_t len, cap;
     int indent;
     int vlen;               /* floats per vector register of the machine cnnc runs on: 16 or 8 */
-    int winograd;           /* the largest Winograd output block allowed (the plan's options): 2, 4 or 0 */
     bool halved16;          /* a 16-float FMA issues as two 8-float halves (AMD Zen 4), so an
                                8-float vector costs half of one: pad channels to 8, not 16 */
     const char *prefix;     /* "CONV1_" while emitting conv1 */

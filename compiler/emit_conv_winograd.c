@@ -73,7 +73,7 @@ static const WinoAlgo F4 = {
 
 /* Σ_j c[j]·term(j), as C text: the coefficients over their common
  * denominator, e.g. "(r[0][b] + 2.0f * r[1][b]) * (1.0f / 24)".  term is a
- * printf format taking j (and j again, for two-index terms). */
+ * printf format taking j. */
 typedef struct SumText { char s[512]; } SumText;
 
 static SumText wino_sum(const Coef *c, int len, int stride, const char *term)
@@ -97,7 +97,7 @@ static SumText wino_sum(const Coef *c, int len, int stride, const char *term)
         int mag = k < 0 ? -k : k;
         o += (size_t)snprintf(t.s + o, sizeof t.s - o, "%s", sign);
         if (mag != 1) o += (size_t)snprintf(t.s + o, sizeof t.s - o, "%d.0f * ", mag);
-        o += (size_t)snprintf(t.s + o, sizeof t.s - o, term, j, j);
+        o += (size_t)snprintf(t.s + o, sizeof t.s - o, term, j);
         first = false;
     }
     if (first) o += (size_t)snprintf(t.s + o, sizeof t.s - o, "0.0f");
@@ -154,7 +154,7 @@ static WinoDir wino_input_grad(const Layer *l, const WinoAlgo *w)
 
 static bool algo_fits(const Emitter *e, const PlanLayer *pl, const WinoAlgo *w)
 {
-    if (pl->wino_m < w->m || e->winograd < w->m || pl->l->out.h % w->m || pl->l->out.w % w->m) return false;
+    if (pl->wino_m < w->m) return false;   /* plan.c: the options allow it and m divides the output */
     WinoDir f = wino_forward(pl->l, w), d = wino_input_grad(pl->l, w);
     return dir_fits(e, &f, pl->l) && (!pl->need_din || dir_fits(e, &d, pl->l));
 }
@@ -664,15 +664,13 @@ void emit_conv_winograd_weight_grad(Emitter *e, const PlanLayer *pl)
     emit(e, "/* the chunk's next image, a share per (row, tile chunk): the first row's task brings an image in */");
     emit(e, "const int more = b + 1 < cnn_chunk_first(c->batch, g + 1);");
     emit(e, "const long img_bytes = more ? 4L * @SRC_H * @SRC_W * @IC : 0, gr_bytes = more ? 4L * @OH * @OW * @OC : 0;");
-    emit(e, "for (int t0 = 0; t0 < @TILES; t0 += @WW_CHUNK) {");
-    emit(e, "    const int part = a * WW_CHUNKS + t0 / @WW_CHUNK;");
-    emit(e, "    cnn_prefetch_part(img + (size_t)@SRC_H * @SRC_W * @IC, img_bytes, part, %d * WW_CHUNKS, 0);", wn);
-    emit(e, "    cnn_prefetch_part(gr + (size_t)@OH * @OW * @OC, gr_bytes, part, %d * WW_CHUNKS, 0);", wn);
-    emit(e, "    if (t0 + @WW_CHUNK <= @TILES)");
-    emit(e, "        %s_weight_grad_winograd_chunk(img, gr, mg, dbg, V, E, a, t0, @WW_CHUNK, k == 0 && t0 == 0);", n);
-    emit(e, "    else");
-    emit(e, "        %s_weight_grad_winograd_chunk(img, gr, mg, dbg, V, E, a, t0, @TILES %% @WW_CHUNK, k == 0 && t0 == 0);", n);
-    emit(e, "}");
+    emit_open(e, "for (int t0 = 0; t0 < @TILES; t0 += @WW_CHUNK) {");
+    emit(e, "const int share = a * WW_CHUNKS + t0 / @WW_CHUNK;");
+    emit(e, "cnn_prefetch_part(img + (size_t)@SRC_H * @SRC_W * @IC, img_bytes, share, %d * WW_CHUNKS, 0);", wn);
+    emit(e, "cnn_prefetch_part(gr + (size_t)@OH * @OW * @OC, gr_bytes, share, %d * WW_CHUNKS, 0);", wn);
+    emit(e, "if (t0 + @WW_CHUNK <= @TILES) %s_weight_grad_winograd_chunk(img, gr, mg, dbg, V, E, a, t0, @WW_CHUNK, k == 0 && t0 == 0);", n);
+    emit(e, "else %s_weight_grad_winograd_chunk(img, gr, mg, dbg, V, E, a, t0, @TILES %% @WW_CHUNK, k == 0 && t0 == 0);", n);
+    emit_close(e, "t0");
     emit_close(e, "task");
     emit_close(e, "k");
     emit(e, "#pragma omp barrier");
