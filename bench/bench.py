@@ -49,10 +49,17 @@ def child_rss(cmd, env=None):
     return out, usage.ru_maxrss / 1024.0
 
 
-def macs_per_image(cnnc, model):
+def summary_figures(cnnc, model):
+    """(MACs per image, {layer name: output channels}) from one `cnnc summary`: the totals line, and the
+    table's output column (HxWxC or N)."""
     out = subprocess.run([cnnc, "summary", model], capture_output=True, text=True, check=True).stdout
-    m = re.search(r"Forward pass per image: ([\d,]+) MACs", out)
-    return int(m.group(1).replace(",", ""))
+    macs = int(re.search(r"Forward pass per image: ([\d,]+) MACs", out).group(1).replace(",", ""))
+    chans = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*\d+\s+(\S+)\s+\S+\s+(?:\d+×\d+×)?(\d+)\s", line)
+        if m:
+            chans[m.group(1)] = int(m.group(2))
+    return macs, chans
 
 
 def cnnc_figures(cnnc, model, name, flags):
@@ -73,17 +80,6 @@ def cnnc_figures(cnnc, model, name, flags):
                         "--csv-out"])
     fig["layers"] = list(csv.DictReader(out.strip().splitlines()))
     return fig
-
-
-def output_channels(cnnc, model):
-    """{layer name: output channels}, from the summary table's output column (HxWxC or N)."""
-    out = subprocess.run([cnnc, "summary", model], capture_output=True, text=True, check=True).stdout
-    chans = {}
-    for line in out.splitlines():
-        m = re.match(r"\s*\d+\s+(\S+)\s+\S+\s+(?:\d+×\d+×)?(\d+)\s", line)
-        if m:
-            chans[m.group(1)] = int(m.group(2))
-    return chans
 
 
 def winograd_layers(cnnc, model, flags):
@@ -151,20 +147,27 @@ def blas_alternative():
     return m.group(1) if m else "unknown"
 
 
-def fma_peak():
-    exe = os.path.join(BUILD, "bench", "peak")
-    os.makedirs(os.path.dirname(exe), exist_ok=True)
-    subprocess.run(["gcc", "-O3", "-march=native", "-ffp-contract=fast", "-o", exe, os.path.join(HERE, "peak.c")],
-                   check=True)
+def c_tool_reading(name, cflags):
+    """The first number bench/<name>.c prints, compiled with cflags on first use."""
+    exe = os.path.join(BUILD, "bench", name)
+    if exe not in c_tool_reading.built:
+        os.makedirs(os.path.dirname(exe), exist_ok=True)
+        subprocess.run(["gcc"] + cflags + ["-o", exe, os.path.join(HERE, name + ".c")], check=True)
+        c_tool_reading.built.add(exe)
     return float(subprocess.run([exe], capture_output=True, text=True, check=True).stdout.split()[0])
+
+
+c_tool_reading.built = set()
+
+
+def fma_peak():
+    """This core's FMA peak now, GFLOP/s (bench/peak.c)."""
+    return c_tool_reading("peak", ["-O3", "-march=native", "-ffp-contract=fast"])
 
 
 def core_roundtrip_ns():
     """A cache line's round trip between CPUs 0 and 1 now (bench/roundtrip.c), in ns."""
-    exe = os.path.join(BUILD, "bench", "roundtrip")
-    os.makedirs(os.path.dirname(exe), exist_ok=True)
-    subprocess.run(["gcc", "-std=c11", "-O2", "-pthread", "-o", exe, os.path.join(HERE, "roundtrip.c")], check=True)
-    return float(subprocess.run([exe], capture_output=True, text=True, check=True).stdout.split()[0])
+    return c_tool_reading("roundtrip", ["-std=c11", "-O2", "-pthread"])
 
 
 def main():
@@ -191,7 +194,7 @@ def main():
         if name not in torch_of:
             torch_of[name] = torch_figures(model)
         t = torch_of[name]
-        macs = macs_per_image(cnnc, model)
+        macs, chans = summary_figures(cnnc, model)
         # a training step is forward + backward-data + backward-weights: about 3 forward passes
         train_gflops = max(c["train_1t"], 0) * 3 * 2 * macs / 1e9
         rows.append(dict(
@@ -204,7 +207,6 @@ def main():
             latency_ratio=t["latency_ms"] / c["latency_ms"],
             cnnc_rss_mib=c["rss_mib"], torch_rss_mib=t["rss_mib"], rss_ratio=c["rss_mib"] / t["rss_mib"],
             build_s=c["build_s"], train_gflops_1t=train_gflops, core_roundtrip_ns=trip))
-        chans = output_channels(cnnc, model)
         wino = winograd_layers(cnnc, model, flags)
         for l in c["layers"]:
             if l["kind"] != "conv":
