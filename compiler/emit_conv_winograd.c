@@ -118,10 +118,16 @@ enum { WINO_CHUNK_BYTES = 64 * 1024, WINO_STACK_MAX_BYTES = 320 * 1024, WINO_MIN
 static long wino_tiles(const WinoAlgo *w, const Layer *l) { return (l->out.h / w->m) * (l->out.w / w->m); }
 static long wino_points(const WinoAlgo *w) { return (long)w->n * w->n; }
 
-/* The register tile: tiles × all output-channel vectors. */
+/* The register tile: tiles × a group of output-channel vectors (all of them
+ * where the registers hold enough tiles beside them). */
+static int wino_group(const Emitter *e, const WinoDir *d, const Layer *l)
+{
+    return emit_vector_group(e, d->co / e->vlen, wino_tiles(d->w, l));
+}
+
 static int wino_tx(const Emitter *e, const WinoDir *d, const Layer *l)
 {
-    return emit_tile_size(e, d->co / e->vlen, wino_tiles(d->w, l));
+    return emit_tile_size(e, wino_group(e, d, l), wino_tiles(d->w, l));
 }
 
 /* Tiles per chunk: V and M in about WINO_CHUNK_BYTES, a whole number of register tiles. */
@@ -177,8 +183,8 @@ static void emit_dir_constants(Emitter *e, const WinoDir *d, const Layer *l, lon
     long ch = wino_chunk(e, d, l);
     emit(e, "@%s_CI = %ld, @%s_CO = %ld, @%s_NIV = %ld, @%s_NV = %ld,", d->tag, d->ci, d->tag, d->co, d->tag,
          d->ci / e->vlen, d->tag, d->co / e->vlen);
-    emit(e, "@%s_TX = %d, @%s_CHUNK = %ld, @%s_SRC_W = %ld,   /* register tile, tiles per chunk, source width */",
-         d->tag, wino_tx(e, d, l), d->tag, ch, d->tag, src_w);
+    emit(e, "@%s_TX = %d, @%s_NG = %d, @%s_CHUNK = %ld, @%s_SRC_W = %ld,   /* register tile: tiles × vectors; tiles per "
+         "chunk, source width */", d->tag, wino_tx(e, d, l), d->tag, wino_group(e, d, l), d->tag, ch, d->tag, src_w);
     emit(e, "@%s_VROW = %ld, @%s_MROW = %ld,   /* floats per ξ in V and M: the chunk and a cache line */", d->tag,
          ch * d->ci + 16, d->tag, ch * d->co + 16);
 }
@@ -293,21 +299,24 @@ static void emit_multiply_tile(Emitter *e, const PlanLayer *pl, const WinoDir *d
     const char *n = pl->l->name, *k = d->tag;
     char vt[64], nv[32], vec[128], scalar[64];
     snprintf(vt, sizeof vt, "%s_vf", n);
-    snprintf(nv, sizeof nv, "@%s_NV", k);
-    emit(e, "/* %s, %s: M[ξ][t][co] = Σ_ci V[ξ][t][ci] · U[ξ][ci][co] for tx tiles, all channels */", n, d->fn);
+    snprintf(nv, sizeof nv, "@%s_NG", k);
+    emit(e, "/* %s, %s: M[ξ][t][co] = Σ_ci V[ξ][t][ci] · U[ξ][ci][co] for tx tiles, all channels, @%s_NG vectors at a time */",
+         n, d->fn, k);
     emit(e, "static inline __attribute__((always_inline)) void %s_%s_winograd_tile(const float *restrict vx,", n, d->fn);
     emit(e, "    const float *restrict ux, float *restrict mx, const int tx)");
     emit_open(e, "{");
+    emit_open(e, "for (int g = 0; g < @%s_NV; g += @%s_NG) {", k, k);
     char cap[32];
     snprintf(cap, sizeof cap, "@%s_TX", k);
     emit_tile_begin(e, vt, cap, "tx", nv);
     emit_open(e, "for (int ci = 0; ci < @%s_CI; ci++) {", k);
-    snprintf(vec, sizeof vec, "*(const %s *)(ux + (size_t)ci * @%s_CO + v * @VL)", vt, k);
+    snprintf(vec, sizeof vec, "*(const %s *)(ux + (size_t)ci * @%s_CO + (g + v) * @VL)", vt, k);
     snprintf(scalar, sizeof scalar, "vx[(size_t)t * @%s_CI + ci]", k);
     emit_tile_update(e, vt, nv, vec, "tx", scalar);
     emit_close(e, "ci");
     emit(e, "for (int t = 0; t < tx; t++)");
-    emit(e, "    for (int v = 0; v < @%s_NV; v++) *(%s *)(mx + (size_t)t * @%s_CO + v * @VL) = acc[t][v];", k, vt, k);
+    emit(e, "    for (int v = 0; v < @%s_NG; v++) *(%s *)(mx + (size_t)t * @%s_CO + (g + v) * @VL) = acc[t][v];", k, vt, k);
+    emit_close(e, "g");
     emit_close(e, NULL);
     emit_blank(e);
 }
@@ -486,8 +495,10 @@ void emit_conv_winograd_weight_grad_constants(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     long ch = wino_grad_chunk(wino_algo(e, pl), l);
-    emit(e, "@WW_CT = %d, @WW_CHUNK = %ld, @WW_VROW = %ld, @WW_EROW = %ld,   /* dL/dweight: input-channel rows, tiles "
-         "per chunk, floats per ξ in V and E */", emit_weight_grad_rows(e, l->a.n / e->vlen, l->in.c), ch, ch * l->in.c + 16, ch * l->a.n + 16);
+    int ng = emit_vector_group(e, l->a.n / e->vlen, l->in.c);
+    emit(e, "@WW_CT = %d, @WW_NG = %d, @WW_CHUNK = %ld, @WW_VROW = %ld, @WW_EROW = %ld,   /* dL/dweight's register tile: "
+         "input-channel rows × output-channel vectors; tiles per chunk, floats per ξ in V and E */",
+         emit_weight_grad_rows(e, ng, l->in.c), ng, ch, ch * l->in.c + 16, ch * l->a.n + 16);
 }
 
 /* switch (a) { case i: <dst> = Σ_j c_i[j]·term(j); … }, c_i row i (or column i, stride > 1) of a matrix. */
@@ -562,21 +573,23 @@ void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl)
     emit_weight_grad_output_row(e, pl, w);
     char vt[64], vec[128];
     snprintf(vt, sizeof vt, "%s_vf", n);
-    emit(e, "/* %s, dL/dweight: M[ξ][ci][co] for ct rows from ci0 += Σ over nt tiles of V[ξ][t][ci] · E[ξ][t][co]", n);
-    emit(e, "   (stored, not added, for the first chunk of the batch) */");
+    emit(e, "/* %s, dL/dweight: M[ξ][ci][co] for ct rows from ci0 += Σ over nt tiles of V[ξ][t][ci] · E[ξ][t][co],", n);
+    emit(e, "   @WW_NG vectors of co at a time (stored, not added, for the first chunk of the batch) */");
     emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_winograd_tile(const float *restrict vx,", n);
     emit(e, "    const float *restrict ex, float *restrict mx, const int ci0, const int ct, const int nt, const int first)");
     emit_open(e, "{");
-    emit_tile_begin(e, vt, "@WW_CT", "ct", "@NV");
+    emit_open(e, "for (int g = 0; g < @NV; g += @WW_NG) {");
+    emit_tile_begin(e, vt, "@WW_CT", "ct", "@WW_NG");
     emit_open(e, "for (int k = 0; k < nt; k++) {   /* tiles; t counts the rows */");
-    snprintf(vec, sizeof vec, "*(const %s *)(ex + (size_t)k * @OC + v * @VL)", vt);
-    emit_tile_update(e, vt, "@NV", vec, "ct", "vx[(size_t)k * @IC + ci0 + t]");
+    snprintf(vec, sizeof vec, "*(const %s *)(ex + (size_t)k * @OC + (g + v) * @VL)", vt);
+    emit_tile_update(e, vt, "@WW_NG", vec, "ct", "vx[(size_t)k * @IC + ci0 + t]");
     emit_close(e, "k");
     emit(e, "for (int r = 0; r < ct; r++)");
-    emit_open(e, "    for (int v = 0; v < @NV; v++) {");
-    emit(e, "%s *p = (%s *)(mx + (size_t)(ci0 + r) * @OC + v * @VL);", vt, vt);
+    emit_open(e, "    for (int v = 0; v < @WW_NG; v++) {");
+    emit(e, "%s *p = (%s *)(mx + (size_t)(ci0 + r) * @OC + (g + v) * @VL);", vt, vt);
     emit(e, "*p = first ? acc[r][v] : *p + acc[r][v];");
     emit_close(e, "v");
+    emit_close(e, "g");
     emit_close(e, NULL);
     emit_blank(e);
     emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_winograd_chunk(const float *restrict src,", n);
