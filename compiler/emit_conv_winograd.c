@@ -166,9 +166,9 @@ static bool algo_fits(const Emitter *e, const PlanLayer *pl, const WinoAlgo *w)
 }
 
 /* The block size for this layer: the largest that plan.c allowed, that
- * CNNC_WINOGRAD allows, and whose register tiles are wide enough to beat the
- * direct kernels (with 8-float vectors and 32 or more channels they are
- * not); NULL for the direct kernels. */
+ * CNNC_WINOGRAD allows, and whose register tiles (over groups of output
+ * vectors, wino_group) are wide enough to beat the direct kernels; NULL for
+ * the direct kernels. */
 static const WinoAlgo *wino_algo(const Emitter *e, const PlanLayer *pl)
 {
     if (pl->wino_off < 0) return NULL;
