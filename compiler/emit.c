@@ -462,8 +462,9 @@ void emit_grad_chunks_add(Emitter *e, const char *dst, const char *part, const c
  * that do not fill its last vector (a pool's 6 or 10): nothing past p + n is
  * read or written, so the next pixel and the next thread's image are not
  * touched.  One masked load or store with AVX-512; with AVX2 a masked load
- * and a copy to store; elsewhere copies (the lanes past n read as 0).  Vectors go by pointer, as in the conv
- * kernels: by value the ABI changes between -march settings. */
+ * and a copy to store; elsewhere copies (the lanes past n read as 0).
+ * Vectors go by pointer, as in the conv kernels: by value the ABI changes
+ * between -march settings. */
 static void emit_partial_vectors(Emitter *e)
 {
     emit_text(e,

@@ -36,17 +36,17 @@ int emit_tile_size(const Emitter *e, long nv, long limit)
 }
 
 /* How many of a tile's nv channel vectors one register tile covers: all of
- * them while that leaves room for a tile of WIDE_TILE or more rows, else the
- * largest divisor of nv that does, the kernel looping over the groups.  With
+ * them (or `most`) while that leaves room for a tile of WIDE_TILE or more rows,
+ * else the largest divisor of nv that does, the kernel looping over the groups.  With
  * 16 registers (AVX2) 32 or 64 channels (4 or 8 vectors) run as groups of
  * 2 × 6 rows: 8 loads feed 12 FMAs, where one tile over all 8 vectors had
  * room for one row (9 loads for 8 FMAs) and Winograd's products did not fit
  * at all; vgg-small's conv2 forward there 40 → 22 ms a batch by Winograd. */
 enum { WIDE_TILE = 4 };
 
-int emit_vector_group(const Emitter *e, long nv, long limit)
+int emit_vector_group(const Emitter *e, long nv, long most, long limit)
 {
-    for (long g = nv; g > 1; g--)
+    for (long g = nv < most ? nv : most; g > 1; g--)
         if (nv % g == 0 && emit_tile_size(e, g, limit) >= (limit < WIDE_TILE ? limit : WIDE_TILE)) return (int)g;
     return 1;
 }

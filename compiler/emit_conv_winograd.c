@@ -122,7 +122,7 @@ static long wino_points(const WinoAlgo *w) { return (long)w->n * w->n; }
  * where the registers hold enough tiles beside them). */
 static int wino_group(const Emitter *e, const WinoDir *d, const Layer *l)
 {
-    return emit_vector_group(e, d->co / e->vlen, wino_tiles(d->w, l));
+    return emit_vector_group(e, d->co / e->vlen, d->co / e->vlen, wino_tiles(d->w, l));
 }
 
 static int wino_tx(const Emitter *e, const WinoDir *d, const Layer *l)
@@ -495,7 +495,7 @@ void emit_conv_winograd_weight_grad_constants(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     long ch = wino_grad_chunk(wino_algo(e, pl), l);
-    int ng = emit_vector_group(e, l->a.n / e->vlen, l->in.c);
+    int ng = emit_vector_group(e, l->a.n / e->vlen, l->a.n / e->vlen, l->in.c);
     emit(e, "@WW_CT = %d, @WW_NG = %d, @WW_CHUNK = %ld, @WW_VROW = %ld, @WW_EROW = %ld,   /* dL/dweight's register tile: "
          "input-channel rows × output-channel vectors; tiles per chunk, floats per ξ in V and E */",
          emit_weight_grad_rows(e, ng, l->in.c), ng, ch, ch * l->in.c + 16, ch * l->a.n + 16);

@@ -43,7 +43,7 @@ static FcTile fc_tile(const Emitter *e, const Layer *l)
     long oc = l->out.c, in = l->in.h * l->in.w * l->in.c;
     f.vl = oc % e->vlen == 0 ? e->vlen : oc % 8 == 0 ? 8 : 0;
     if (!f.vl) return f;
-    for (f.nv = 4; (oc / f.vl) % f.nv != 0 || (f.nv > 1 && emit_tile_size(e, f.nv, FC_BLOCK) < 4); f.nv--) {}
+    f.nv = emit_vector_group(e, oc / f.vl, 4, FC_BLOCK);   /* up to 4 output vectors */
     f.tb = emit_tile_size(e, f.nv, FC_BLOCK);
     f.ct = emit_tile_size(e, f.nv, in);
     return f;
