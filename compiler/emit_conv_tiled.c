@@ -279,12 +279,30 @@ static bool din_is_windows(const Emitter *e, const PlanLayer *pl)
  * tile touch different floats), and adds them into the image's dL/din.
  * Taken when its lanes are fewer than the gather's: both are counted as
  * FMA lanes per image. */
-static int din_overlap_tile(const Emitter *e, const Layer *l)
+static int din_overlap_tile_of(const Emitter *e, const Layer *l, int kyg)
 {
     int nv = din_windows_vectors(e, l), regs = e->vlen == 16 ? 32 : 16;
-    int most = (regs - nv - 2) / (l->a.kh * nv);
+    int most = (regs - nv - 2) / (kyg * nv);
     long per_class = ceil_div(l->out.w, l->a.kw);   /* pixels of the fuller column class */
     return most < 1 ? 0 : (int)(most < per_class ? most : per_class);
+}
+
+/* @KYG, the window rows a tile keeps: all @KH while that leaves room for 2
+ * windows (or a class's fewer), else the largest divisor of @KH that does,
+ * each group of rows then a pass of its own over dL/dout.  With AVX2's 16
+ * registers lenet5's conv2 (5 rows of 4 vectors) fits only as rows one at a
+ * time, 2 windows × 4 vectors: 4 weight loads and 2 broadcasts feed 8 FMAs. */
+static int din_overlap_rows(const Emitter *e, const Layer *l)
+{
+    long per_class = ceil_div(l->out.w, l->a.kw), want = per_class < 2 ? per_class : 2;
+    for (int g = l->a.kh; g > 1; g--)
+        if (l->a.kh % g == 0 && din_overlap_tile_of(e, l, g) >= want) return g;
+    return 1;
+}
+
+static int din_overlap_tile(const Emitter *e, const Layer *l)
+{
+    return din_overlap_tile_of(e, l, din_overlap_rows(e, l));
 }
 
 static long din_rows_lanes(const Emitter *e, const Layer *l)
@@ -442,9 +460,9 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
     }
     case DIN_OVERLAP: {
         int nv = din_windows_vectors(e, l), last = (int)((long)l->a.kw * l->in.c - (nv - 1) * e->vlen);
-        emit(e, "@WVL = %d, @NVW = %d, @WRP = %d, @LASTW = %d, @TXO = %d,   /* dL/din: a window row's @KW·@IC floats "
-             "in @NVW vectors of @WVL, @LASTW in the last; tiles of @TXO windows @KW apart */", e->vlen, nv,
-             nv * e->vlen, last, din_overlap_tile(e, l));
+        emit(e, "@WVL = %d, @NVW = %d, @WRP = %d, @LASTW = %d, @TXO = %d, @KYG = %d,   /* dL/din: a window row's "
+             "@KW·@IC floats in @NVW vectors of @WVL, @LASTW in the last; tiles of @TXO windows @KW apart, @KYG of "
+             "their rows */", e->vlen, nv, nv * e->vlen, last, din_overlap_tile(e, l), din_overlap_rows(e, l));
         emit(e, "@OCLS = %ld, @OCLS_FULL = %ld,   /* windows per column class: @OCLS + 1 for the first @OCLS_FULL "
              "classes */", l->out.w / l->a.kw, l->out.w % l->a.kw);
         break;
@@ -1324,20 +1342,20 @@ static void emit_input_grad_overlap(Emitter *e, const PlanLayer *pl)
     const char *n = pl->l->name;
     emit(e, "typedef float %s_wvf __attribute__((vector_size(@WVL * sizeof(float)), aligned(4)));", n);
     emit_blank(e);
-    emit(e, "/* %s: the @KH window rows of tx output pixels ox0, ox0 + @KW, … of output row oy, whose dL/dout", n);
-    emit(e, "   row is g: lanes kx·@IC + ci, summed over co from wt = [@KH][@OC][@WRP], then added into dimg, the");
-    emit(e, "   image's dL/din (the tile's windows do not overlap; other tiles add the floats between) */");
+    emit(e, "/* %s: window rows ky0 … ky0 + @KYG − 1 of tx output pixels ox0, ox0 + @KW, … of output row oy,", n);
+    emit(e, "   whose dL/dout row is g: lanes kx·@IC + ci, summed over co from wt = [@KH][@OC][@WRP], then added");
+    emit(e, "   into dimg, the image's dL/din (the tile's windows do not overlap; other tiles add the floats between) */");
     emit(e, "static inline __attribute__((always_inline)) void %s_input_grad_overlap(const float *restrict g,", n);
-    emit(e, "    const float *restrict wt, float *restrict dimg, const int oy, const int ox0, const int tx)");
+    emit(e, "    const float *restrict wt, float *restrict dimg, const int oy, const int ox0, const int ky0, const int tx)");
     emit_open(e, "{");
-    emit(e, "%s_wvf acc[@KH][@TXO][@NVW];", n);
-    emit(e, "for (int ky = 0; ky < @KH; ky++)");
+    emit(e, "%s_wvf acc[@KYG][@TXO][@NVW];", n);
+    emit(e, "for (int ky = 0; ky < @KYG; ky++)");
     emit(e, "    for (int t = 0; t < tx; t++)");
     emit(e, "        for (int v = 0; v < @NVW; v++) acc[ky][t][v] = (%s_wvf){0};", n);
     emit_open(e, "for (int co = 0; co < @OC; co++) {");
-    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    emit_open(e, "for (int ky = 0; ky < @KYG; ky++) {");
     emit(e, "%s_wvf w[@NVW];", n);
-    emit(e, "for (int v = 0; v < @NVW; v++) w[v] = *(const %s_wvf *)(wt + ((size_t)ky * @OC + co) * @WRP + v * @WVL);", n);
+    emit(e, "for (int v = 0; v < @NVW; v++) w[v] = *(const %s_wvf *)(wt + ((size_t)(ky0 + ky) * @OC + co) * @WRP + v * @WVL);", n);
     emit_open(e, "for (int t = 0; t < tx; t++) {");
     emit(e, "const float s = g[(size_t)(ox0 + t * @KW) * @OC + co];");
     emit(e, "for (int v = 0; v < @NVW; v++) acc[ky][t][v] += s * w[v];");
@@ -1346,8 +1364,8 @@ static void emit_input_grad_overlap(Emitter *e, const PlanLayer *pl)
     emit_close(e, "co");
     emit(e, "/* each row's loads before its stores: a masked store's vector reaches into the next window's");
     emit(e, "   floats, and a load there would wait for it (measured: 4-5%% of the time on each such load) */");
-    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
-    emit(e, "const int iy = oy - @PH + ky;");
+    emit_open(e, "for (int ky = 0; ky < @KYG; ky++) {");
+    emit(e, "const int iy = oy - @PH + ky0 + ky;");
     emit(e, "if (iy < 0 || iy >= @IH) continue;   /* a row of padding */");
     emit(e, "%s_wvf d[@TXO][@NVW];", n);
     emit_open(e, "for (int t = 0; t < tx; t++) {");
@@ -1381,8 +1399,8 @@ static void emit_input_grad_overlap(Emitter *e, const PlanLayer *pl)
 static void emit_overlap_class(Emitter *e, const char *n, const char *count)
 {
     emit(e, "int k = 0;");
-    emit(e, "for (; k + @TXO <= %s; k += @TXO) %s_input_grad_overlap(grow, wt, dimg, oy, r + k * @KW, @TXO);", count, n);
-    emit(e, "if (%s %% @TXO) %s_input_grad_overlap(grow, wt, dimg, oy, r + k * @KW, %s %% @TXO);", count, n, count);
+    emit(e, "for (; k + @TXO <= %s; k += @TXO) %s_input_grad_overlap(grow, wt, dimg, oy, r + k * @KW, ky0, @TXO);", count, n);
+    emit(e, "if (%s %% @TXO) %s_input_grad_overlap(grow, wt, dimg, oy, r + k * @KW, ky0, %s %% @TXO);", count, n, count);
 }
 
 /* Weights into [ky][co][kx·IC + ci] rows of @WRP (as the windows path), then
@@ -1398,12 +1416,14 @@ static void emit_din_overlap(Emitter *e, const PlanLayer *pl)
     emit(e, "memset(dimg, 0, sizeof(float) * @IH * @IW * @IC);");
     emit_open(e, "for (int oy = 0; oy < @OH; oy++) {");
     emit(e, "const float *restrict grow = dout + ((size_t)b * @OH + oy) * @OW * @OC;");
+    emit_open(e, "for (int ky0 = 0; ky0 < @KH; ky0 += @KYG) {   /* groups of window rows */");
     emit_open(e, "for (int r = 0; r < @OCLS_FULL; r++) {");
     emit_overlap_class(e, n, "(@OCLS + 1)");
     emit_close(e, "r");
     emit_open(e, "for (int r = @OCLS_FULL; r < @KW && @OCLS > 0; r++) {");
     emit_overlap_class(e, n, "@OCLS");
     emit_close(e, "r");
+    emit_close(e, "ky0");
     emit_close(e, "oy");
     if (pl->relu_mask) emit_conv_relu_mask_image(e);
     emit_close(e, "b");
