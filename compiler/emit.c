@@ -409,6 +409,15 @@ static void emit_vector_type(Emitter *e)
     emit(e, "#define CNN_VLEN %d", e->vlen);
     emit(e, "typedef float cnn_vf __attribute__((vector_size(CNN_VLEN * sizeof(float)), aligned(4)));");
     emit(e, "typedef int32_t cnn_vi __attribute__((vector_size(CNN_VLEN * sizeof(int32_t)), aligned(4)));");
+    emit(e, "/* cnn_in_register(x): x, a vector just loaded, stays in a register (an empty asm that takes it");
+    emit(e, "   there): gcc otherwise folds the load into each FMA that uses x, and a tile's loads, not its FMAs,");
+    emit(e, "   then set its pace.  Only where the vectors fit the machine's registers (tests build 16-float");
+    emit(e, "   code for AVX2, which keeps them in memory) */");
+    emit(e, "#if (CNN_VLEN == 16 && defined(__AVX512F__)) || (CNN_VLEN == 8 && defined(__AVX__))");
+    emit(e, "#define cnn_in_register(x) __asm__(\"\" : \"+v\"(x))");
+    emit(e, "#else");
+    emit(e, "#define cnn_in_register(x) ((void)(x))");
+    emit(e, "#endif");
     emit_blank(e);
     emit_partial_vectors(e);
     emit_blank(e);

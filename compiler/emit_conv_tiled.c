@@ -73,7 +73,10 @@ static int conv_pixel_tile(const Emitter *e, long nv, long width)
  *   emit_tile_update: vtype w[nv] = the nv vectors `vector` (an expression in v);
  *                     for t < rows: { const float s = `scalar` (in t); acc[t][v] += s · w[v] }
  * one rank-1 update of the tile: nv vector loads and `rows` broadcasts feed
- * rows·nv FMAs. */
+ * rows·nv FMAs (the loads kept in registers by cnn_in_register: gcc folded
+ * them into every FMA, so that vgg-small's conv1 tile of 2 pixels × 4 vectors
+ * loaded each weight twice, 8 loads for 8 FMAs; forward 3.15 → 2.94 ms a
+ * batch, backward 4.10 → 3.71 on Zen 1). */
 void emit_tile_begin(Emitter *e, const char *vtype, const char *capacity, const char *rows, const char *nv)
 {
     emit(e, "%s acc[%s][%s];", vtype, capacity, nv);
@@ -90,7 +93,10 @@ void emit_tile_update(Emitter *e, const char *vtype, const char *nv, const char 
                       const char *scalar)
 {
     emit(e, "%s w[%s];", vtype, nv);
-    emit(e, "for (int v = 0; v < %s; v++) w[v] = %s;", nv, vector);
+    emit(e, "for (int v = 0; v < %s; v++) {", nv);
+    emit(e, "    w[v] = %s;", vector);
+    emit(e, "    cnn_in_register(w[v]);   /* loaded once, not again by each FMA that uses it */");
+    emit(e, "}");
     emit_open(e, "for (int t = 0; t < %s; t++) {", rows);
     emit(e, "const float s = %s;", scalar);
     emit(e, "for (int v = 0; v < %s; v++) acc[t][v] += s * w[v];", nv);
@@ -1355,7 +1361,10 @@ static void emit_input_grad_overlap(Emitter *e, const PlanLayer *pl)
     emit_open(e, "for (int co = 0; co < @OC; co++) {");
     emit_open(e, "for (int ky = 0; ky < @KYG; ky++) {");
     emit(e, "%s_wvf w[@NVW];", n);
-    emit(e, "for (int v = 0; v < @NVW; v++) w[v] = *(const %s_wvf *)(wt + ((size_t)(ky0 + ky) * @OC + co) * @WRP + v * @WVL);", n);
+    emit(e, "for (int v = 0; v < @NVW; v++) {");
+    emit(e, "    w[v] = *(const %s_wvf *)(wt + ((size_t)(ky0 + ky) * @OC + co) * @WRP + v * @WVL);", n);
+    emit(e, "    cnn_in_register(w[v]);");
+    emit(e, "}");
     emit_open(e, "for (int t = 0; t < tx; t++) {");
     emit(e, "const float s = g[(size_t)(ox0 + t * @KW) * @OC + co];");
     emit(e, "for (int v = 0; v < @NVW; v++) acc[ky][t][v] += s * w[v];");
