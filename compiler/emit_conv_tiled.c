@@ -618,7 +618,7 @@ static void emit_forward_pixels(Emitter *e, const PlanLayer *pl)
     emit(e, "for (int i = 0; i < 8; i++) t[i] = g + i < @OC ? acc[r][g + i] : (%s_pf){0};", n);
     emit(e, "%s_transpose8(t);", n);
     emit(e, "for (int k = 0; k < 8; k++)   /* pixel k's channels; of a partial group only those there are */");
-    emit(e, "    if (@OC - g >= 8) memcpy(pr + k * @OC + g, &t[k], sizeof t[k]);");
+    emit(e, "    if (@OC - g >= 8) *(%s_pf *)(pr + k * @OC + g) = t[k];", n);
     emit(e, "    else cnn_store_lanes(pr + k * @OC + g, &t[k], 8, @OC - g);");
     emit_close(e, "g");
     emit_close(e, "r");
