@@ -21,6 +21,12 @@ summary-test: $(B)/cnnc
 examples-test: $(B)/cnnc
 	bash tests/compile-examples.sh $(B)/cnnc
 
+# The generated prelude's partial-vector loads and stores, every lane count (tests/lanes/).
+.PHONY: lanes-test
+lanes-test: $(B)/cnnc $(B)/libcnnrt.a
+	bash tests/lanes/run-lanes.sh $(B)/cnnc
+test: lanes-test
+
 # The course's worked examples (/work/shared/course/EXAMPLES.md) through cnnc-built executables.
 .PHONY: course-test
 course-test: $(B)/cnnc $(B)/libcnnrt.a
