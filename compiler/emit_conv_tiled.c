@@ -420,18 +420,37 @@ static bool forward_by_pixels(const Emitter *e, const PlanLayer *pl)
            (l->in.c == 1 || plane_bytes <= PLAN_STACK_BUFFER_MAX_BYTES);
 }
 
-/* Rows of pixel vectors in a tile: rows × @OC sums, a vector of inputs per
- * row and one broadcast in the registers, at most 4 rows.  Three registers
- * are kept spare: with AVX2's 16, lenet5's conv1 as 2 rows × 6 channels
- * (15 registers) had gcc keep the sums on the stack, 1.52 ms a batch on
- * Zen 1, against 0.83 as 1 row. */
-static int pixel_rows(const Emitter *e, const Layer *l)
+/* A tile of the pixel path: `rows` rows of pixel vectors × `group` output
+ * channels, a vector of inputs per row and one broadcast in the registers, at
+ * most 4 rows.  Three registers are kept spare: with AVX2's 16, lenet5's conv1
+ * as 2 rows × 6 channels (15 registers) had gcc keep the sums on the stack,
+ * 1.52 ms a batch on Zen 1, against 0.83 as 1 row.  All channels at once
+ * while that leaves room for 2 rows; else, where it pays, the channels in
+ * groups (a divisor of @OC), each group a pass over the taps: with 1 row
+ * each broadcast weight feeds 1 FMA, and 10 channels as 2 rows × 5 take 7
+ * loads for 10 FMAs instead of 11.  Of the shapes that fit, the one with the
+ * most FMAs per load (rows·group / (rows + group)), the larger group on a tie. */
+typedef struct PixelTile { int rows, group; } PixelTile;
+
+static int pixel_tile_rows(const Emitter *e, const Layer *l, long group)
 {
     int regs = e->vlen == 16 ? 32 : 16;
-    long r = (regs - 4) / (l->a.n + 1);
+    long r = (regs - 4) / (group + 1);
     if (r > 4) r = 4;
     if (r > l->out.h) r = l->out.h;
     return r < 1 ? 1 : (int)r;
+}
+
+static PixelTile pixel_tile(const Emitter *e, const Layer *l)
+{
+    PixelTile best = {pixel_tile_rows(e, l, l->a.n), l->a.n};
+    if (best.rows >= 2) return best;
+    for (int g = l->a.n - 1; g >= 1; g--) {
+        int r = pixel_tile_rows(e, l, g);
+        if (l->a.n % g != 0 || r < 2) continue;
+        if ((long)r * g * (best.rows + best.group) > (long)best.rows * best.group * (r + g)) best = (PixelTile){r, g};
+    }
+    return best;
 }
 
 /* The constants the tiled kernels use, emitted into the model's enum. */
@@ -448,8 +467,8 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
         emit(e, "@TX = %d, @CT = %d,   /* register tiles: output pixels, input channels */",
              conv_pixel_tile(e, cv.nv, l->out.w), weight_grad_rows(e, pl));
     if (forward_by_pixels(e, pl))
-        emit(e, "@FPV = %d, @FPR = %d,   /* forward: vectors of @FPV output pixels, tiles of @FPR rows of them */",
-             PIXEL_VECTOR, pixel_rows(e, l));
+        emit(e, "@FPV = %d, @FPR = %d, @FPG = %d,   /* forward: vectors of @FPV output pixels, tiles of @FPR rows of "
+             "them × @FPG channels */", PIXEL_VECTOR, pixel_tile(e, l).rows, pixel_tile(e, l).group);
     if (pl->pad_off >= 0) emit(e, "@PADDED = %ld,   /* the zero-padded input: acts + B*%ld */", pl->pad_off, pl->pad_off);
     if (pl->wt_off >= 0 && !wino)
         emit(e, "@WT = %ld,   /* transposed weights, at acts + B*ACT_PER_IMAGE */", pl->wt_off);
@@ -591,17 +610,25 @@ static void emit_forward_pixels(Emitter *e, const PlanLayer *pl)
     emit(e, "    const int rows)");
     emit_open(e, "{");
     if (!l->a.bias) emit(e, "(void)bias;");
-    emit(e, "%s_pf acc[@FPR][@OC];", n);
+    bool grouped = pixel_tile(e, l).group < l->a.n;
+    const char *sums = grouped ? "sums" : "acc";
+    if (grouped) {
+        emit(e, "%s_pf sums[@FPR][@OC];   /* each group's, for the transposed stores */", n);
+        emit_open(e, "for (int c0 = 0; c0 < @OC; c0 += @FPG) {   /* channels c0 … c0 + @FPG − 1 */");
+    } else {
+        emit(e, "const int c0 = 0;   /* all @OC channels at once: @FPG = @OC */");
+    }
+    emit(e, "%s_pf acc[@FPR][@FPG];", n);
     emit(e, "for (int r = 0; r < rows; r++)");
-    emit(e, "    for (int co = 0; co < @OC; co++) acc[r][co] = (%s_pf){0}%s;", n, l->a.bias ? " + bias[co]" : "");
+    emit(e, "    for (int co = 0; co < @FPG; co++) acc[r][co] = (%s_pf){0}%s;", n, l->a.bias ? " + bias[c0 + co]" : "");
     emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
     emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
     emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
     emit(e, "%s_pf in[@FPR];   /* the tap's @FPV inputs for each row: one load (unaligned: %s_pf is aligned(4)) */", n, n);
     emit(e, "for (int r = 0; r < rows; r++)   /* as a memcpy, gcc's Zen 1 tuning went through the stack in halves */");
     emit(e, "    in[r] = *(const %s_pf *)(plane + ((size_t)ci * @SRC_H + (size_t)(y0 + r) * @SH + (size_t)ky * @DH) * @SRC_W + x0 + kx);", n);
-    emit(e, "const float *restrict wk = weight + ((size_t)(%s) * @IC + ci) * @OC;", tap(l));
-    emit(e, "for (int co = 0; co < @OC; co++)");
+    emit(e, "const float *restrict wk = weight + ((size_t)(%s) * @IC + ci) * @OC + c0;", tap(l));
+    emit(e, "for (int co = 0; co < @FPG; co++)");
     emit(e, "    for (int r = 0; r < rows; r++) acc[r][co] += in[r] * wk[co];");
     emit_close(e, "ci");
     emit_close(e, "kx");
@@ -609,13 +636,18 @@ static void emit_forward_pixels(Emitter *e, const PlanLayer *pl)
     if (pl->fused_relu) {
         emit(e, "/* the relu after this conv, fused: lanes not > 0 become +0 (x > 0 ? x : 0, as relu) */");
         emit(e, "for (int r = 0; r < rows; r++)");
-        emit(e, "    for (int co = 0; co < @OC; co++) acc[r][co] = (%s_pf)((%s_pi)acc[r][co] & (acc[r][co] > 0.0f));", n, n);
+        emit(e, "    for (int co = 0; co < @FPG; co++) acc[r][co] = (%s_pf)((%s_pi)acc[r][co] & (acc[r][co] > 0.0f));", n, n);
+    }
+    if (grouped) {
+        emit(e, "for (int r = 0; r < rows; r++)");
+        emit(e, "    for (int co = 0; co < @FPG; co++) sums[r][c0 + co] = acc[r][co];");
+        emit_close(e, "c0");
     }
     emit_open(e, "for (int r = 0; r < rows; r++) {   /* transposed: lane k of channel co's vector is pixel x0 + k */");
     emit(e, "float *restrict pr = po + ((size_t)(y0 + r) * @OW + x0) * @OC;");
     emit_open(e, "for (int g = 0; g < @OC; g += 8) {   /* channels g … g+7 of the 8 pixels */");
     emit(e, "%s_pf t[8];", n);
-    emit(e, "for (int i = 0; i < 8; i++) t[i] = g + i < @OC ? acc[r][g + i] : (%s_pf){0};", n);
+    emit(e, "for (int i = 0; i < 8; i++) t[i] = g + i < @OC ? %s[r][g + i] : (%s_pf){0};", sums, n);
     emit(e, "%s_transpose8(t);", n);
     emit(e, "for (int k = 0; k < 8; k++)   /* pixel k's channels; of a partial group only those there are */");
     emit(e, "    if (@OC - g >= 8) *(%s_pf *)(pr + k * @OC + g) = t[k];", n);
