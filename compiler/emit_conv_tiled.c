@@ -376,11 +376,28 @@ int emit_weight_grad_rows(const Emitter *e, long nv, long rows)
     return (int)((rows + tiles - 1) / tiles);
 }
 
+/* @WG: the output channel vectors one dL/dweight tile keeps, in groups as
+ * the Winograd tiles are (emit_vector_group) where all of them would leave
+ * room for under WIDE_TILE rows: with AVX2 vgg-small's conv1 (4 vectors, 9
+ * (kx, ci) rows) ran as tiles of 2 rows, 15 passes over each image's dL/dout
+ * of 4 vectors a pixel, and as 2 groups × 5 rows makes 12 passes of 2.  Where
+ * no divisor fits, all of them (the assignment's conv2, 3 vectors). */
+static long weight_grad_row_count(const Layer *l)
+{
+    return merge_taps(l) ? (long)l->a.kw * l->in.c : l->in.c;   /* per ky (merged) or per tap */
+}
+
+static int weight_grad_group(const Emitter *e, const PlanLayer *pl, long rows)
+{
+    long nv = conv_vec(e, pl->l).nv;
+    int g = emit_vector_group(e, nv, nv, rows);
+    return g > 1 ? g : (int)nv;
+}
+
 static int weight_grad_rows(const Emitter *e, const PlanLayer *pl)
 {
-    const Layer *l = pl->l;
-    long rows = merge_taps(l) ? (long)l->a.kw * l->in.c : l->in.c;   /* per ky (merged) or per tap */
-    return emit_weight_grad_rows(e, conv_vec(e, l).nv, rows);
+    long rows = weight_grad_row_count(pl->l);
+    return emit_weight_grad_rows(e, weight_grad_group(e, pl, rows), rows);
 }
 
 /* The weights are read from the zero-padded copy when channels do not fill
@@ -464,8 +481,9 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
          l->in.w + 2L * l->a.pw);
     bool wino = emit_conv_winograd(e, pl);   /* then the direct kernels' tiles and transposed weights are not used */
     if (!wino)
-        emit(e, "@TX = %d, @CT = %d,   /* register tiles: output pixels, input channels */",
-             conv_pixel_tile(e, cv.nv, l->out.w), weight_grad_rows(e, pl));
+        emit(e, "@TX = %d, @CT = %d, @WG = %d,   /* register tiles: output pixels; dL/dweight's input channels × "
+             "@WG vectors */", conv_pixel_tile(e, cv.nv, l->out.w), weight_grad_rows(e, pl),
+             weight_grad_group(e, pl, weight_grad_row_count(l)));
     if (forward_by_pixels(e, pl))
         emit(e, "@FPV = %d, @FPR = %d, @FPG = %d,   /* forward: vectors of @FPV output pixels, tiles of @FPR rows of "
              "them × @FPG channels */", PIXEL_VECTOR, pixel_tile(e, l).rows, pixel_tile(e, l).group);
@@ -850,9 +868,6 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
     emit_open(e, "{");
     char vt[64], vec[128];
     snprintf(vt, sizeof vt, "%s_vf", n);
-    emit_tile_begin(e, vt, "@CT", "ct", "@NV");
-    emit(e, "%s bias_acc[@NV];", vt);
-    emit(e, "for (int v = 0; v < @NV; v++) bias_acc[v] = (%s){0};", vt);
     dout_tail = dout_tail && weights_padded(e, pl);
     if (dout_tail) {
         emit(e, "/* dL/dout is read in whole vectors: the lanes past @OC read the next pixel's channels and are");
@@ -867,6 +882,10 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
         }
         emit(e, "(void)batch;");
     }
+    emit_open(e, "for (int g = 0; g < @NV; g += @WG) {   /* output channel vectors g … g + @WG − 1 */");
+    emit_tile_begin(e, vt, "@CT", "ct", "@WG");
+    emit(e, "%s bias_acc[@WG];", vt);
+    emit(e, "for (int v = 0; v < @WG; v++) bias_acc[v] = (%s){0};", vt);
     emit_open(e, "for (int y = 0; y < @OH; y++) {");
     emit(e, "const float *restrict srow = src + (((size_t)b * @SRC_H + (size_t)y * @SH + (size_t)ky * @DH) * @SRC_W");
     emit(e, "                                     + (size_t)kx * @DW) * @IC + ci0;");
@@ -884,35 +903,36 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
     if (prefetch_next_dout(l)) {
         emit(e, "/* the next image's dL/dout, a cache line at a time: it comes from memory while this image's");
         emit(e, "   sums keep the FMA units busy, instead of stalling the first task of the next image */");
-        emit(e, "for (int v = 0; v < @NV; v++)");
+        emit(e, "for (int v = g; v < g + @WG; v++)");
         emit(e, "    if (v * @VL %% 16 == 0) __builtin_prefetch(grow + (size_t)@OH * @OW * @OC + (size_t)x * @OC + v * @VL);");
     }
-    snprintf(vec, sizeof vec, "*(const %s *)(gp + v * @VL)", vt);
-    emit_tile_update(e, vt, "@NV", vec, "ct", "srow[(size_t)x * @SW * @IC + t]");
+    snprintf(vec, sizeof vec, "*(const %s *)(gp + (g + v) * @VL)", vt);
+    emit_tile_update(e, vt, "@WG", vec, "ct", "srow[(size_t)x * @SW * @IC + t]");
     emit(e, "if (db)");
-    emit(e, "    for (int v = 0; v < @NV; v++) bias_acc[v] += w[v];");
+    emit(e, "    for (int v = 0; v < @WG; v++) bias_acc[v] += w[v];");
     emit_close(e, "x");
     emit_close(e, "y");
-    emit_open(e, "for (int v = 0; db && v < @NV; v++) {");
+    emit_open(e, "for (int v = 0; db && v < @WG; v++) {");
     emit(e, "%s_vf sum = bias_acc[v];", n);
     emit_open(e, "if (!first) {");
     emit(e, "%s_vf before;", n);
-    emit(e, "%s_load(&before, db, v);", n);
+    emit(e, "%s_load(&before, db, g + v);", n);
     emit(e, "sum += before;");
     emit_close(e, NULL);
-    emit(e, "%s_store(db, v, &sum);", n);
+    emit(e, "%s_store(db, g + v, &sum);", n);
     emit_close(e, "v");
     emit_open(e, "for (int t = 0; t < ct; t++) {");
-    emit_open(e, "for (int v = 0; v < @NV; v++) {");
+    emit_open(e, "for (int v = 0; v < @WG; v++) {");
     emit(e, "%s_vf sum = acc[t][v];", n);
     emit_open(e, "if (!first) {");
     emit(e, "%s_vf before;", n);
-    emit(e, "%s_load(&before, dw + (size_t)t * @OC, v);", n);
+    emit(e, "%s_load(&before, dw + (size_t)t * @OC, g + v);", n);
     emit(e, "sum += before;");
     emit_close(e, NULL);
-    emit(e, "%s_store(dw + (size_t)t * @OC, v, &sum);", n);
+    emit(e, "%s_store(dw + (size_t)t * @OC, g + v, &sum);", n);
     emit_close(e, "v");
     emit_close(e, "t");
+    emit_close(e, "g");
     emit_close(e, NULL);
     emit_blank(e);
 }
@@ -930,7 +950,7 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
     const Layer *l = pl->l;
     const char *n = l->name;
     bool merged = merge_taps(l);
-    long rows = merged ? (long)l->a.kw * l->in.c : l->in.c;   /* per ky (merged) or per tap */
+    long rows = weight_grad_row_count(l);
     int ct = weight_grad_rows(e, pl);
     if (merged) {
         emit(e, "/* dL/dweight: tasks of (chunk of the batch, ky, block of CT (kx, ci) rows), image by image;");
