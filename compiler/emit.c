@@ -75,6 +75,14 @@ void emit_close(Emitter *e, const char *what)
     else emit(e, "}");
 }
 
+void emit_else(Emitter *e, const char *why)
+{
+    e->indent--;
+    if (why) emit(e, "} else {   /* %s */", why);
+    else emit(e, "} else {");
+    e->indent++;
+}
+
 void emit_blank(Emitter *e) { emit_append(e, "\n", 1); }
 
 void emit_text(Emitter *e, const char *text) { emit_append(e, text, strlen(text)); }

@@ -25,6 +25,7 @@ typedef struct Emitter {
 void emit(Emitter *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void emit_open(Emitter *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void emit_close(Emitter *e, const char *what);      /* "}" with a label when what != NULL */
+void emit_else(Emitter *e, const char *why);        /* "} else {" with a comment when why != NULL */
 void emit_blank(Emitter *e);
 void emit_text(Emitter *e, const char *text);       /* verbatim, no '@' expansion */
 

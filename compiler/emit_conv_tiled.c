@@ -528,7 +528,7 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
         emit_dpad_constants(e, l);
         break;
     }
-    case DIN_WINOGRAD: emit_dpad_constants(e, l); break;
+    case DIN_WINOGRAD: break;   /* reads dL/dout in place */
     default: break;
     }
     emit(e, "@WPART = %ld,   /* dL/dweight's sums over image chunks 1 …, at acts + B*ACT_PER_IMAGE */", pl->wpart_off);
@@ -553,7 +553,8 @@ static void emit_vector_helpers(Emitter *e, const PlanLayer *pl)
     const char *n = pl->l->name;
     bool partial = weights_padded(e, pl);
     emit(e, "typedef float %s_vf __attribute__((vector_size(@VL * sizeof(float)), aligned(4)));", n);
-    if (pl->fused_relu) emit(e, "typedef int32_t %s_vi __attribute__((vector_size(@VL * sizeof(int32_t))));", n);
+    if (pl->fused_relu || (pl->relu_mask && emit_conv_winograd(e, pl)))   /* the relus' lane masks */
+        emit(e, "typedef int32_t %s_vi __attribute__((vector_size(@VL * sizeof(int32_t))));", n);
     emit_blank(e);
     if (emit_conv_winograd(e, pl)) return;   /* its kernels store whole vectors themselves */
     emit(e, "static inline __attribute__((always_inline)) void %s_store(float *restrict p, const int v, const %s_vf *x)",

@@ -111,6 +111,7 @@ typedef struct WinoDir {
     const char *fn;         /* "forward" / "input_grad": its functions' names */
     long ci, co;            /* the channels it reads and writes */
     const WinoAlgo *w;      /* its block size */
+    bool margin_free;       /* its source has no zero margin: window floats past the edges read as 0 */
 } WinoDir;
 
 enum { WINO_CHUNK_BYTES = 64 * 1024, WINO_STACK_MAX_BYTES = 320 * 1024, WINO_MIN_TILE = 4 };
@@ -152,10 +153,16 @@ static bool dir_fits(const Emitter *e, const WinoDir *d, const Layer *l)
     return wino_tx(e, d, l) >= WINO_MIN_TILE && wino_stack_bytes(e, d, l) <= WINO_STACK_MAX_BYTES;
 }
 
-static WinoDir wino_forward(const Layer *l, const WinoAlgo *w) { return (WinoDir){"WF", "forward", l->in.c, l->a.n, w}; }
+static WinoDir wino_forward(const Layer *l, const WinoAlgo *w)
+{
+    return (WinoDir){"WF", "forward", l->in.c, l->a.n, w, false};   /* the padded copy dL/dweight keeps */
+}
+
+/* dL/din reads dL/dout in place: a copy with zero margins (a thread's stack buffer of 148 KiB for
+ * vgg-small's conv2) cost a write and a read of every float, 0.5-1 ms of the layer's 15 ms backward. */
 static WinoDir wino_input_grad(const Layer *l, const WinoAlgo *w)
 {
-    return (WinoDir){"WD", "input_grad", l->a.n, l->in.c, w};
+    return (WinoDir){"WD", "input_grad", l->a.n, l->in.c, w, true};
 }
 
 static bool algo_fits(const Emitter *e, const PlanLayer *pl, const WinoAlgo *w)
@@ -178,13 +185,14 @@ static const WinoAlgo *wino_algo(const Emitter *e, const PlanLayer *pl)
 
 bool emit_conv_winograd(const Emitter *e, const PlanLayer *pl) { return wino_algo(e, pl) != NULL; }
 
-static void emit_dir_constants(Emitter *e, const WinoDir *d, const Layer *l, long src_w)
+static void emit_dir_constants(Emitter *e, const WinoDir *d, const Layer *l, long src_h, long src_w)
 {
     long ch = wino_chunk(e, d, l);
     emit(e, "@%s_CI = %ld, @%s_CO = %ld, @%s_NIV = %ld, @%s_NV = %ld,", d->tag, d->ci, d->tag, d->co, d->tag,
          d->ci / e->vlen, d->tag, d->co / e->vlen);
-    emit(e, "@%s_TX = %d, @%s_NG = %d, @%s_CHUNK = %ld, @%s_SRC_W = %ld,   /* register tile: tiles × vectors; tiles per "
-         "chunk, source width */", d->tag, wino_tx(e, d, l), d->tag, wino_group(e, d, l), d->tag, ch, d->tag, src_w);
+    emit(e, "@%s_TX = %d, @%s_NG = %d, @%s_CHUNK = %ld, @%s_SRC_H = %ld, @%s_SRC_W = %ld,   /* register tile: tiles × "
+         "vectors; tiles per chunk, source size%s */", d->tag, wino_tx(e, d, l), d->tag, wino_group(e, d, l), d->tag, ch,
+         d->tag, src_h, d->tag, src_w, d->margin_free ? " (no margin)" : "");
     emit(e, "@%s_VROW = %ld, @%s_MROW = %ld,   /* floats per ξ in V and M: the chunk and a cache line */", d->tag,
          ch * d->ci + 16, d->tag, ch * d->co + 16);
 }
@@ -198,8 +206,8 @@ void emit_conv_winograd_constants(Emitter *e, const PlanLayer *pl)
          pl->wino_off, w->m, w->m, wino_points(w));
     emit(e, "@TILES_W = %ld, @TILES = %ld,   /* %d×%d output blocks per row, per image */", l->out.w / w->m,
          wino_tiles(w, l), w->m, w->m);
-    emit_dir_constants(e, &f, l, l->in.w + 2);
-    if (pl->need_din) emit_dir_constants(e, &d, l, l->out.w + 2);
+    emit_dir_constants(e, &f, l, l->in.h + 2, l->in.w + 2);
+    if (pl->need_din) emit_dir_constants(e, &d, l, l->out.h, l->out.w);
 }
 
 /* ---- the kernels, per direction ------------------------------------------------------ */
@@ -260,25 +268,33 @@ static void emit_weight_transform(Emitter *e, const PlanLayer *pl, const WinoAlg
     emit_blank(e);
 }
 
-/* V[ξ][t][ci] = (Bᵀ d B)[ξ]: columns then rows, each output a short sum. */
-static void emit_input_transform(Emitter *e, const PlanLayer *pl, const WinoDir *d)
+/* The window's vectors r[a][b] of input-channel vector v: from x, the
+ * window's first float; or, for a source without margins (checked), only
+ * where row y0 + a and column x0 + b are inside it, else zeros. */
+static void emit_window_loads(Emitter *e, const PlanLayer *pl, const WinoDir *d, bool checked)
 {
     const char *n = pl->l->name, *k = d->tag;
-    int wn = d->w->n, m = d->w->m;
-    emit(e, "/* %s, %s: V[ξ][t][ci] = (Bᵀ x B)[ξ] for tiles t0 … t0+nt−1 of the image, x the %d×%d window of", n,
-         d->fn, wn, wn);
-    emit(e, "   src at (%d·ty, %d·tx) */", m, m);
-    emit(e, "static inline __attribute__((always_inline)) void %s_%s_winograd_in(const float *restrict src,", n, d->fn);
-    emit(e, "    float *restrict V, const int t0, const int nt)");
-    emit_open(e, "{");
-    emit_open(e, "for (int t = 0; t < nt; t++) {");
-    emit(e, "const int ty = (t0 + t) / @TILES_W, tx = (t0 + t) %% @TILES_W;");
-    emit(e, "const float *restrict x = src + ((size_t)%d * ty * @%s_SRC_W + %d * tx) * @%s_CI;", m, k, m, k);
+    int wn = d->w->n;
+    emit(e, "for (int a = 0; a < %d; a++)", wn);
+    if (!checked) {
+        emit(e, "    for (int b = 0; b < %d; b++) r[a][b] = *(const %s_vf *)(x + ((size_t)a * @%s_SRC_W + b) * @%s_CI + v * @VL);",
+             wn, n, k, k);
+        return;
+    }
+    emit(e, "    for (int b = 0; b < %d; b++)", wn);
+    emit(e, "        r[a][b] = (unsigned)(y0 + a) < @%s_SRC_H && (unsigned)(x0 + b) < @%s_SRC_W", k, k);
+    emit(e, "                  ? *(const %s_vf *)(src + ((size_t)(y0 + a) * @%s_SRC_W + x0 + b) * @%s_CI + v * @VL) : (%s_vf){0};",
+         n, k, k, n);
+}
+
+/* V[ξ][t][ci] = (Bᵀ d B)[ξ] for one tile's vector v: columns then rows, each output a short sum. */
+static void emit_window_transform(Emitter *e, const PlanLayer *pl, const WinoDir *d, bool checked)
+{
+    const char *n = pl->l->name, *k = d->tag;
+    int wn = d->w->n;
     emit_open(e, "for (int v = 0; v < @%s_NIV; v++) {", k);
     emit(e, "%s_vf r[%d][%d], y[%d][%d];", n, wn, wn, wn, wn);
-    emit(e, "for (int a = 0; a < %d; a++)", wn);
-    emit(e, "    for (int b = 0; b < %d; b++) r[a][b] = *(const %s_vf *)(x + ((size_t)a * @%s_SRC_W + b) * @%s_CI + v * @VL);",
-         wn, n, k, k);
+    emit_window_loads(e, pl, d, checked);
     emit_open(e, "for (int b = 0; b < %d; b++) {   /* Bᵀ x */", wn);
     for (int i = 0; i < wn; i++) emit(e, "y[%d][b] = %s;", i, wino_sum(d->w->bt[i], wn, 1, "r[%d][b]").s);
     emit_close(e, "b");
@@ -288,6 +304,38 @@ static void emit_input_transform(Emitter *e, const PlanLayer *pl, const WinoDir 
         emit(e, "*(%s_vf *)(p + %d * @%s_VROW) = %s;", n, i, k, wino_sum(d->w->bt[i], wn, 1, "y[a][%d]").s);
     emit_close(e, "a");
     emit_close(e, "v");
+}
+
+/* V for a chunk of tiles.  A source without margins takes the window's
+ * floats past its edges as zeros: tiles whose window is inside load as the
+ * padded source's do, the others test each row and column. */
+static void emit_input_transform(Emitter *e, const PlanLayer *pl, const WinoDir *d)
+{
+    const char *n = pl->l->name, *k = d->tag;
+    int wn = d->w->n, m = d->w->m;
+    emit(e, "/* %s, %s: V[ξ][t][ci] = (Bᵀ x B)[ξ] for tiles t0 … t0+nt−1 of the image, x the %d×%d window of", n,
+         d->fn, wn, wn);
+    if (d->margin_free)
+        emit(e, "   src at (%d·ty − 1, %d·tx − 1), zeros outside src */", m, m);
+    else
+        emit(e, "   src at (%d·ty, %d·tx) */", m, m);
+    emit(e, "static inline __attribute__((always_inline)) void %s_%s_winograd_in(const float *restrict src,", n, d->fn);
+    emit(e, "    float *restrict V, const int t0, const int nt)");
+    emit_open(e, "{");
+    emit_open(e, "for (int t = 0; t < nt; t++) {");
+    emit(e, "const int ty = (t0 + t) / @TILES_W, tx = (t0 + t) %% @TILES_W;");
+    if (!d->margin_free) {
+        emit(e, "const float *restrict x = src + ((size_t)%d * ty * @%s_SRC_W + %d * tx) * @%s_CI;", m, k, m, k);
+        emit_window_transform(e, pl, d, false);
+    } else {
+        emit(e, "const int y0 = %d * ty - 1, x0 = %d * tx - 1;   /* the window's first row and column in src */", m, m);
+        emit_open(e, "if (y0 >= 0 && x0 >= 0 && y0 + %d <= @%s_SRC_H && x0 + %d <= @%s_SRC_W) {", wn, k, wn, k);
+        emit(e, "const float *restrict x = src + ((size_t)y0 * @%s_SRC_W + x0) * @%s_CI;", k, k);
+        emit_window_transform(e, pl, d, false);
+        emit_else(e, "an edge tile");
+        emit_window_transform(e, pl, d, true);
+        emit_close(e, NULL);
+    }
     emit_close(e, "t");
     emit_close(e, NULL);
     emit_blank(e);
@@ -321,22 +369,30 @@ static void emit_multiply_tile(Emitter *e, const PlanLayer *pl, const WinoDir *d
     emit_blank(e);
 }
 
-/* out = Aᵀ M A per tile (plus the bias and the fused relu forward). */
+/* The chunk functions' per-direction argument: the bias forward, for dL/din
+ * the image's padded input, the relu mask (plan.c relu_mask), else unused. */
+static const char *side_name(bool forward) { return forward ? "bias" : "mask"; }
+
+/* out = Aᵀ M A per tile (plus the bias and the fused relu forward; for dL/din
+ * the relu before's mask, applied as the tile is stored: a pass over the
+ * image's dL/din after had read and written it all again). */
 static void emit_output_transform(Emitter *e, const PlanLayer *pl, const WinoDir *d, bool forward)
 {
     const Layer *l = pl->l;
     const char *n = l->name, *k = d->tag;
     int wn = d->w->n, m = d->w->m;
-    bool bias = forward && l->a.bias, relu = forward && pl->fused_relu;
-    emit(e, "/* %s, %s: each tile's %d×%d outputs = Aᵀ M A%s%s */", n, d->fn, m, m, bias ? " + bias" : "",
-         relu ? ", then the fused relu" : "");
+    bool bias = forward && l->a.bias, relu = forward && pl->fused_relu, mask = !forward && pl->relu_mask;
+    emit(e, "/* %s, %s: each tile's %d×%d outputs = Aᵀ M A%s%s%s */", n, d->fn, m, m, bias ? " + bias" : "",
+         relu ? ", then the fused relu" : "", mask ? ", 0 where the relu before's output (mask) is not > 0" : "");
     emit(e, "static inline __attribute__((always_inline)) void %s_%s_winograd_out(const float *restrict M,", n, d->fn);
-    emit(e, "    const float *restrict bias, float *restrict dst, const int t0, const int nt)");
+    emit(e, "    const float *restrict %s, float *restrict dst, const int t0, const int nt)", side_name(forward));
     emit_open(e, "{");
-    if (!bias) emit(e, "(void)bias;");
+    if (!bias && !mask) emit(e, "(void)%s;", side_name(forward));
     emit_open(e, "for (int t = 0; t < nt; t++) {");
     emit(e, "const int ty = (t0 + t) / @TILES_W, tx = (t0 + t) %% @TILES_W;");
     emit(e, "float *restrict o = dst + ((size_t)%d * ty * @OW + %d * tx) * @%s_CO;", m, m, k);
+    if (mask)
+        emit(e, "const float *restrict q = mask + ((size_t)(%d * ty + @PH) * @SRC_W + %d * tx + @PW) * @%s_CO;", m, m, k);
     emit_open(e, "for (int v = 0; v < @%s_NV; v++) {", k);
     emit(e, "%s_vf m[%d][%d], z[%d][%d], y[%d];", n, wn, wn, m, wn, m);
     emit(e, "for (int a = 0; a < %d; a++)", wn);
@@ -353,6 +409,11 @@ static void emit_output_transform(Emitter *e, const PlanLayer *pl, const WinoDir
         emit(e, "/* the relu after this conv, fused: lanes not > 0 become +0 */");
         emit(e, "for (int j = 0; j < %d; j++) y[j] = (%s_vf)((%s_vi)y[j] & (y[j] > 0.0f));", m, n, n);
     }
+    if (mask) {
+        emit(e, "for (int j = 0; j < %d; j++)", m);
+        emit(e, "    y[j] = (%s_vf)((%s_vi)y[j] & (*(const %s_vf *)(q + ((size_t)a * @SRC_W + j) * @%s_CO + v * @VL) > 0.0f));",
+             n, n, n, k);
+    }
     emit(e, "for (int j = 0; j < %d; j++) *(%s_vf *)(o + ((size_t)a * @OW + j) * @%s_CO + v * @VL) = y[j];", m, n, k);
     emit_close(e, "a");
     emit_close(e, "v");
@@ -363,22 +424,24 @@ static void emit_output_transform(Emitter *e, const PlanLayer *pl, const WinoDir
 
 /* One chunk: transform its tiles in, multiply per ξ, transform out; nt is
  * a constant at each call, so the tile loops unroll. */
-static void emit_chunk(Emitter *e, const PlanLayer *pl, const WinoDir *d)
+static void emit_chunk(Emitter *e, const PlanLayer *pl, const WinoDir *d, bool forward)
 {
-    const char *n = pl->l->name, *f = d->fn, *k = d->tag;
+    const char *n = pl->l->name, *f = d->fn, *k = d->tag, *side = side_name(forward);
     long points = wino_points(d->w);
-    int m = d->w->m, wn = d->w->n;
+    int m = d->w->m, wn = d->w->n, margin = d->margin_free ? 0 : 1;
     emit(e, "static inline __attribute__((always_inline)) void %s_%s_winograd_chunk(const float *restrict src,", n, f);
-    emit(e, "    const float *restrict u, const float *restrict bias, float *restrict dst, float *restrict V,");
+    emit(e, "    const float *restrict u, const float *restrict %s, float *restrict dst, float *restrict V,", side);
     emit(e, "    float *restrict M, const int t0, const int nt)");
     emit_open(e, "{");
     emit(e, "%s_%s_winograd_in(src, V, t0, nt);", n, f);
     emit(e, "/* what the hardware prefetcher brings too late (vgg-small's conv2 forward: 111 µs an image streaming");
     emit(e, "   the batch, 90 with one image in cache): the input rows the next chunk adds, and this chunk's");
     emit(e, "   output rows, for writing; a %ldth of each per ξ */", points);
-    emit(e, "const int last_in = %d * ((t0 + nt - 1) / @TILES_W) + %d;   /* this chunk's last source row */", m, wn - 1);
+    emit(e, "const int last_in = %d * ((t0 + nt - 1) / @TILES_W) + %d;   /* this chunk's last source row */", m,
+         wn - 1 - (1 - margin));
     emit(e, "const int next_end = t0 + 2 * nt < @TILES ? t0 + 2 * nt : @TILES;   /* the next chunk's tiles end */");
-    emit(e, "const int in_rows = t0 + nt < @TILES ? %d * ((next_end - 1) / @TILES_W) + %d - last_in : 0;", m, wn - 1);
+    emit(e, "const int in_rows = t0 + nt < @TILES ? %d * ((next_end - 1) / @TILES_W) + %d - last_in : 0;", m,
+         wn - 1 - (1 - margin));
     emit(e, "const float *restrict next_in = src + (size_t)(last_in + 1) * @%s_SRC_W * @%s_CI;", k, k);
     emit(e, "float *restrict out_rows = dst + (size_t)%d * (t0 / @TILES_W) * @OW * @%s_CO;", m, k);
     emit(e, "const long in_bytes = 4L * in_rows * @%s_SRC_W * @%s_CI;", k, k);
@@ -395,19 +458,21 @@ static void emit_chunk(Emitter *e, const PlanLayer *pl, const WinoDir *d)
     emit(e, "if (t < nt) %s_%s_winograd_tile(vx + (size_t)t * @%s_CI, ux, mx + (size_t)t * @%s_CO, nt %% @%s_TX);", n, f,
          k, k, k);
     emit_close(e, "xi");
-    emit(e, "%s_%s_winograd_out(M, bias, dst, t0, nt);", n, f);
+    emit(e, "%s_%s_winograd_out(M, %s, dst, t0, nt);", n, f, side);
     emit_close(e, NULL);
     emit_blank(e);
-    emit(e, "/* %s, %s: one image, src padded by 1 on every side, in chunks of @%s_CHUNK tiles */", n, f, k);
-    emit(e, "static void %s_%s_winograd(const float *restrict src, const float *restrict u, const float *restrict bias,", n, f);
+    emit(e, "/* %s, %s: one image, src %s, in chunks of @%s_CHUNK tiles */", n, f,
+         d->margin_free ? "without margins (zeros past its edges)" : "padded by 1 on every side", k);
+    emit(e, "static void %s_%s_winograd(const float *restrict src, const float *restrict u, const float *restrict %s,", n, f,
+         side);
     emit(e, "    float *restrict dst)");
     emit_open(e, "{");
     emit(e, "float V[%ld * @%s_VROW] __attribute__((aligned(64)));   /* this thread's, on its stack */", points, k);
     emit(e, "float M[%ld * @%s_MROW] __attribute__((aligned(64)));", points, k);
     emit(e, "int t0 = 0;");
-    emit(e, "for (; t0 + @%s_CHUNK <= @TILES; t0 += @%s_CHUNK) %s_%s_winograd_chunk(src, u, bias, dst, V, M, t0, @%s_CHUNK);",
-         k, k, n, f, k);
-    emit(e, "if (t0 < @TILES) %s_%s_winograd_chunk(src, u, bias, dst, V, M, t0, @TILES %% @%s_CHUNK);", n, f, k);
+    emit(e, "for (; t0 + @%s_CHUNK <= @TILES; t0 += @%s_CHUNK) %s_%s_winograd_chunk(src, u, %s, dst, V, M, t0, @%s_CHUNK);",
+         k, k, n, f, side, k);
+    emit(e, "if (t0 < @TILES) %s_%s_winograd_chunk(src, u, %s, dst, V, M, t0, @TILES %% @%s_CHUNK);", n, f, side, k);
     emit_close(e, NULL);
     emit_blank(e);
 }
@@ -417,7 +482,7 @@ static void emit_direction(Emitter *e, const PlanLayer *pl, const WinoDir *d, bo
     emit_input_transform(e, pl, d);
     emit_multiply_tile(e, pl, d);
     emit_output_transform(e, pl, d, forward);
-    emit_chunk(e, pl, d);
+    emit_chunk(e, pl, d, forward);
 }
 
 /* Before the layer's forward function: the weight transform and the forward kernels. */
@@ -450,9 +515,9 @@ void emit_conv_winograd_forward(Emitter *e, const PlanLayer *pl)
     emit_close(e, "b");
 }
 
-/* Inside conv_backward: dL/din as the forward kernel's convolution of the
- * zero-margined dL/dout with the rotated kernel; the relu before (mask) is
- * applied after, row by row. */
+/* Inside conv_backward: dL/din as the forward kernel's convolution of
+ * dL/dout (zeros past its edges) with the rotated kernel; the relu before's
+ * mask, the padded input forward kept, is applied as each tile is stored. */
 void emit_conv_winograd_din(Emitter *e, const PlanLayer *pl)
 {
     const char *n = pl->l->name;
@@ -461,11 +526,8 @@ void emit_conv_winograd_din(Emitter *e, const PlanLayer *pl)
     emit(e, "float *restrict u = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WINO;");
     emit(e, "%s_winograd_weights(c->params + @WEIGHT, u, 1);", n);
     emit_batch_loop(e);
-    emit(e, "float dpad[@DPAD_H * @DPAD_W * @OC] __attribute__((aligned(64)));   /* this thread's, on its stack */");
-    emit(e, "const float *restrict g = dout + (size_t)b * @OH * @OW * @OC;");
-    emit_conv_copy_into_margins(e, "dpad", "g", "@OH", "@OW", "@OC", "@DPAD_H", "@DPAD_W", "1", "1");
-    emit(e, "%s_input_grad_winograd(dpad, u, NULL, din + (size_t)b * @IH * @IW * @IC);", n);
-    if (pl->relu_mask) emit_conv_relu_mask_image(e);
+    emit(e, "%s_input_grad_winograd(dout + (size_t)b * @OH * @OW * @OC, u, %s, din + (size_t)b * @IH * @IW * @IC);", n,
+         pl->relu_mask ? "padded + (size_t)b * @SRC_H * @SRC_W * @IC" : "NULL");
     emit_close(e, "b");
 }
 
