@@ -61,6 +61,8 @@ void emit_conv_copy_into_margins(Emitter *e, const char *dst, const char *src, c
                                  const char *ch, const char *bh, const char *bw, const char *top, const char *left);
 void emit_conv_relu_mask(Emitter *e, const char *dst, const char *ix, const char *count);
 void emit_conv_relu_mask_image(Emitter *e);
+/* A conv forward's `for b` over the batch, opened, each image first copied into its padded buffer. */
+void emit_conv_forward_batch_loop(Emitter *e, const PlanLayer *pl);
 /* emit_conv_winograd.c: 3×3 stride-1 convs by Winograd F(2×2,3×3), where plan.c
  * found the shape fits and the register tiles are wide enough. */
 bool emit_conv_winograd(const Emitter *e, const PlanLayer *pl);

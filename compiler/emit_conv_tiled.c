@@ -687,7 +687,7 @@ static void emit_pixel_row_tile(Emitter *e, const char *n, const char *rows)
 static void emit_forward_pixels_loop(Emitter *e, const PlanLayer *pl)
 {
     const char *n = pl->l->name;
-    emit_batch_loop(e);
+    emit_conv_forward_batch_loop(e, pl);
     if (pl->l->in.c == 1) {
         emit(e, "const float *restrict plane = src + (size_t)b * @SRC_H * @SRC_W;   /* one channel: already a plane */");
     } else {
@@ -782,16 +782,32 @@ void emit_conv_copy_into_margins(Emitter *e, const char *dst, const char *src, c
          "/* the rows below */", dst, top, h, bw, ch, bh, top, h, bw, ch);
 }
 
-/* Copies each image into the middle of a (IH+2PH)×(IW+2PW) buffer with zero margins. */
-static void emit_pad_input(Emitter *e)
+/* The forward's source: the input, or a (IH+2PH)×(IW+2PW) copy with zero
+ * margins (kept for backward), which each image gets in the forward's own
+ * batch loop (emit_conv_forward_batch_loop). */
+static void emit_forward_source(Emitter *e, const PlanLayer *pl)
 {
+    if (pl->pad_off < 0) {
+        emit(e, "const float *restrict src = in;");
+        return;
+    }
     emit(e, "float *restrict padded = c->acts + (size_t)c->batch * @PADDED;");
+    emit(e, "const float *src = padded;   /* each image padded in the loop that reads it */");
+}
+
+/* The forward's loop over the batch, each image first copied into the
+ * middle of its padded buffer: a loop of its own before had padded the whole
+ * batch (9 MiB for vgg-small's conv2) and the kernels then read it back from
+ * memory instead of from the cache it was written to. */
+void emit_conv_forward_batch_loop(Emitter *e, const PlanLayer *pl)
+{
     emit_batch_loop(e);
+    if (pl->pad_off < 0) return;
+    emit_open(e, "{   /* image b into the middle of its padded buffer */");
     emit(e, "float *restrict dst = padded + (size_t)b * @SRC_H * @SRC_W * @IC;");
     emit(e, "const float *restrict img = in + (size_t)b * @IH * @IW * @IC;");
     emit_conv_copy_into_margins(e, "dst", "img", "@IH", "@IW", "@IC", "@SRC_H", "@SRC_W", "@PH", "@PW");
-    emit_close(e, "b");
-    emit(e, "const float *restrict src = padded;");
+    emit_close(e, NULL);
 }
 
 static void emit_conv_forward_tiled(Emitter *e, const PlanLayer *pl)
@@ -812,15 +828,14 @@ static void emit_conv_forward_tiled(Emitter *e, const PlanLayer *pl)
         emit(e, "const float *restrict weight = c->params + @WEIGHT;   /* [@KH][@KW][@IC][@OC] */");
         emit(e, "const float *restrict bias = %s;", l->a.bias ? "c->params + @BIAS" : "NULL");
     }
-    if (pl->pad_off >= 0) emit_pad_input(e);
-    else emit(e, "const float *restrict src = in;");
+    emit_forward_source(e, pl);
     if (winograd || pixels) {
         if (winograd) emit_conv_winograd_forward(e, pl);
         else emit_forward_pixels_loop(e, pl);
         emit_close(e, NULL);
         return;
     }
-    emit_batch_loop(e);
+    emit_conv_forward_batch_loop(e, pl);
     emit_open(e, "for (int y = 0; y < @OH; y++) {");
     emit(e, "const float *restrict row = src + ((size_t)b * @SRC_H + (size_t)y * @SH) * @SRC_W * @IC;");
     emit(e, "float *restrict po = out + ((size_t)b * @OH + y) * @OW * @OC;");

@@ -509,7 +509,7 @@ void emit_conv_winograd_forward(Emitter *e, const PlanLayer *pl)
     emit(e, "/* Winograd F(%d×%d,3×3): the weights transformed once per step, then image by image */", m, m);
     emit(e, "float *restrict u = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WINO;");
     emit(e, "%s_winograd_weights(weight, u, 0);", n);
-    emit_batch_loop(e);
+    emit_conv_forward_batch_loop(e, pl);
     emit(e, "%s_forward_winograd(src + (size_t)b * @SRC_H * @SRC_W * @IC, u, bias, out + (size_t)b * @OH * @OW * @OC);",
          n);
     emit_close(e, "b");
