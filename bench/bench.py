@@ -8,8 +8,11 @@ model in PyTorch (tests/ref/cnnmodel.py builds it from the .cnn file):
   - inference images/s at batch 64 and single-image latency (1 thread)
   - peak RSS of the training process (1 thread)
   - `cnnc build` time
-Every figure is the median of 5 timed repetitions of at least 0.2 s after a
-warm-up, on synthetic data (no file loading is timed).  It prints a table of
+Each process reports the median of 5 timed repetitions of at least 0.2 s
+after a warm-up, on synthetic data (no file loading is timed); cnnc's and
+PyTorch's processes take turns, ROUNDS times per model, and each figure is
+the median over its rounds, so that both sides see the machine's slow and
+fast spells alike (a shared machine's speed drifts by 20% over minutes).  It prints a table of
 the ratios cnnc/PyTorch and the fraction of this core's FMA peak (measured by
 bench/peak.c) that cnnc's training reaches, then each conv layer's forward and
 backward share of that peak (`EXE bench --layers`), and writes build/bench.csv
@@ -21,6 +24,7 @@ import argparse
 import csv
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +40,7 @@ MODELS = [("M1", "assignment", []), ("M2", "kaggle-digits", []), ("M3", "lenet5"
 BATCH = 64
 REPS = 5
 MIN_SECONDS = 0.2
+ROUNDS = 3
 
 
 def child_rss(cmd, env=None):
@@ -62,13 +67,17 @@ def summary_figures(cnnc, model):
     return macs, chans
 
 
-def cnnc_figures(cnnc, model, name, flags):
+def cnnc_build(cnnc, model, name, flags):
+    """The benchmark executable's path and `cnnc build`'s seconds."""
     exe = os.path.join(BUILD, "bench", name)
     os.makedirs(os.path.dirname(exe), exist_ok=True)
     t0 = time.perf_counter()
     subprocess.run([cnnc, "build", model, "-o", exe] + flags, check=True)
-    build_s = time.perf_counter() - t0
-    fig = {"build_s": build_s}
+    return exe, time.perf_counter() - t0
+
+
+def cnnc_figures(exe):
+    fig = {}
     for threads in (1, 2):
         out, rss = child_rss([exe, "bench", "--batch", str(BATCH), "--optimizer", "adam", "--threads",
                               str(threads), "--csv-out"])
@@ -80,6 +89,26 @@ def cnnc_figures(cnnc, model, name, flags):
                         "--csv-out"])
     fig["layers"] = list(csv.DictReader(out.strip().splitlines()))
     return fig
+
+
+def median_figures(rounds):
+    """One dict of figures from ROUNDS of them: each number the median over the rounds; each conv
+    layer's times and rates too (a layer's rate is then the median of its rates, not recomputed)."""
+    fig = {k: statistics.median(r[k] for r in rounds) for k in rounds[0] if k != "layers"}
+    if "layers" in rounds[0]:
+        fig["layers"] = [dict(l, **{k: statistics.median(float(r["layers"][i][k]) for r in rounds)
+                                    for k in ("forward_ms", "backward_ms", "forward_gflops", "backward_gflops")})
+                         if l["kind"] == "conv" else l for i, l in enumerate(rounds[0]["layers"])]
+    return fig
+
+
+def interleaved_figures(exe, model):
+    """cnnc's and PyTorch's figures, their processes taking turns for ROUNDS rounds."""
+    cnnc_rounds, torch_rounds = [], []
+    for _ in range(ROUNDS):
+        cnnc_rounds.append(cnnc_figures(exe))
+        torch_rounds.append(torch_figures(model))
+    return median_figures(cnnc_rounds), median_figures(torch_rounds)
 
 
 def winograd_layers(cnnc, model, flags):
@@ -180,20 +209,19 @@ def main():
     # and dividing by it would overstate the kernels' shares
     peaks = [fma_peak()]
     print(f"libblas.so.3 -> {blas_alternative()}")
-    print(f"batch {BATCH}, Adam; medians of {REPS} repetitions; ratios are cnnc / PyTorch\n")
+    print(f"batch {BATCH}, Adam; each figure the median of {ROUNDS} rounds (cnnc's and PyTorch's processes taking "
+          f"turns) of medians of {REPS} repetitions; ratios are cnnc / PyTorch\n")
     rows, layer_rows = [], []
     wanted = set(a.models.split(","))
-    torch_of = {}   # PyTorch's figures per example: a variant built with other cnnc flags reuses them
     for tag, name, flags in MODELS:
         if tag not in wanted:
             continue
         model = os.path.join(ROOT, "examples", name + ".cnn")
         peaks.append(fma_peak())
         trip = core_roundtrip_ns()   # just before cnnc's figures: the 2-thread ones depend on it
-        c = cnnc_figures(cnnc, model, name + "".join(flags), flags)
-        if name not in torch_of:
-            torch_of[name] = torch_figures(model)
-        t = torch_of[name]
+        exe, build_s = cnnc_build(cnnc, model, name + "".join(flags), flags)
+        c, t = interleaved_figures(exe, model)
+        c["build_s"] = build_s
         macs, chans = summary_figures(cnnc, model)
         # a training step is forward + backward-data + backward-weights: about 3 forward passes
         train_gflops = max(c["train_1t"], 0) * 3 * 2 * macs / 1e9
