@@ -6,7 +6,7 @@ REF_DIR := $(B)/ref
 REF_BIN := $(B)/tests/test_ref
 REF_B37_MODELS := examples/lenet5.cnn examples/assignment.cnn tests/ref/models/maxpool-tiling-relu.cnn
 REF_B1_MODELS := examples/lenet5.cnn examples/kaggle-digits.cnn examples/vgg-small.cnn
-REF_W4_MODELS := examples/vgg-small.cnn tests/ref/winograd4/winograd4.cnn
+REF_W4_MODELS := examples/vgg-small.cnn tests/ref/winograd4/winograd4.cnn tests/ref/models/winograd-rect.cnn
 REF_W4_SCALE := 6
 
 $(REF_BIN): tests/ref/test_ref.c $(B)/libcnnrt.a runtime/rt.h runtime/cnnrt.h $(TEST_DEPS_STAMP)
