@@ -376,28 +376,28 @@ int emit_weight_grad_rows(const Emitter *e, long nv, long rows)
     return (int)((rows + tiles - 1) / tiles);
 }
 
+/* dL/dweight's rows: (kx, ci) pairs of one ky (merged) or the input channels of one tap. */
+static long weight_grad_row_count(const Layer *l)
+{
+    return merge_taps(l) ? (long)l->a.kw * l->in.c : l->in.c;
+}
+
 /* @WG: the output channel vectors one dL/dweight tile keeps, in groups as
  * the Winograd tiles are (emit_vector_group) where all of them would leave
  * room for under WIDE_TILE rows: with AVX2 vgg-small's conv1 (4 vectors, 9
  * (kx, ci) rows) ran as tiles of 2 rows, 15 passes over each image's dL/dout
  * of 4 vectors a pixel, and as 2 groups × 5 rows makes 12 passes of 2.  Where
  * no divisor fits, all of them (the assignment's conv2, 3 vectors). */
-static long weight_grad_row_count(const Layer *l)
-{
-    return merge_taps(l) ? (long)l->a.kw * l->in.c : l->in.c;   /* per ky (merged) or per tap */
-}
-
-static int weight_grad_group(const Emitter *e, const PlanLayer *pl, long rows)
+static int weight_grad_group(const Emitter *e, const PlanLayer *pl)
 {
     long nv = conv_vec(e, pl->l).nv;
-    int g = emit_vector_group(e, nv, nv, rows);
+    int g = emit_vector_group(e, nv, nv, weight_grad_row_count(pl->l));
     return g > 1 ? g : (int)nv;
 }
 
 static int weight_grad_rows(const Emitter *e, const PlanLayer *pl)
 {
-    long rows = weight_grad_row_count(pl->l);
-    return emit_weight_grad_rows(e, weight_grad_group(e, pl, rows), rows);
+    return emit_weight_grad_rows(e, weight_grad_group(e, pl), weight_grad_row_count(pl->l));
 }
 
 /* The weights are read from the zero-padded copy when channels do not fill
@@ -482,8 +482,7 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
     bool wino = emit_conv_winograd(e, pl);   /* then the direct kernels' tiles and transposed weights are not used */
     if (!wino)
         emit(e, "@TX = %d, @CT = %d, @WG = %d,   /* register tiles: output pixels; dL/dweight's input channels × "
-             "@WG vectors */", conv_pixel_tile(e, cv.nv, l->out.w), weight_grad_rows(e, pl),
-             weight_grad_group(e, pl, weight_grad_row_count(l)));
+             "@WG vectors */", conv_pixel_tile(e, cv.nv, l->out.w), weight_grad_rows(e, pl), weight_grad_group(e, pl));
     if (forward_by_pixels(e, pl))
         emit(e, "@FPV = %d, @FPR = %d, @FPG = %d,   /* forward: vectors of @FPV output pixels, tiles of @FPR rows of "
              "them × @FPG channels */", PIXEL_VECTOR, pixel_tile(e, l).rows, pixel_tile(e, l).group);

@@ -428,7 +428,8 @@ static void emit_chunk(Emitter *e, const PlanLayer *pl, const WinoDir *d, bool f
 {
     const char *n = pl->l->name, *f = d->fn, *k = d->tag, *side = side_name(forward);
     long points = wino_points(d->w);
-    int m = d->w->m, wn = d->w->n, margin = d->margin_free ? 0 : 1;
+    int m = d->w->m;
+    int last_row = d->w->n - 1 - (d->margin_free ? 1 : 0);   /* tile row ty's window ends at source row m·ty + this */
     emit(e, "static inline __attribute__((always_inline)) void %s_%s_winograd_chunk(const float *restrict src,", n, f);
     emit(e, "    const float *restrict u, const float *restrict %s, float *restrict dst, float *restrict V,", side);
     emit(e, "    float *restrict M, const int t0, const int nt)");
@@ -438,10 +439,10 @@ static void emit_chunk(Emitter *e, const PlanLayer *pl, const WinoDir *d, bool f
     emit(e, "   the batch, 90 with one image in cache): the input rows the next chunk adds, and this chunk's");
     emit(e, "   output rows, for writing; a %ldth of each per ξ */", points);
     emit(e, "const int last_in = %d * ((t0 + nt - 1) / @TILES_W) + %d;   /* this chunk's last source row */", m,
-         wn - 1 - (1 - margin));
+         last_row);
     emit(e, "const int next_end = t0 + 2 * nt < @TILES ? t0 + 2 * nt : @TILES;   /* the next chunk's tiles end */");
     emit(e, "const int in_rows = t0 + nt < @TILES ? %d * ((next_end - 1) / @TILES_W) + %d - last_in : 0;", m,
-         wn - 1 - (1 - margin));
+         last_row);
     emit(e, "const float *restrict next_in = src + (size_t)(last_in + 1) * @%s_SRC_W * @%s_CI;", k, k);
     emit(e, "float *restrict out_rows = dst + (size_t)%d * (t0 / @TILES_W) * @OW * @%s_CO;", m, k);
     emit(e, "const long in_bytes = 4L * in_rows * @%s_SRC_W * @%s_CI;", k, k);
