@@ -424,7 +424,7 @@ static void emit_dpad_constants(Emitter *e, const Layer *l)
  * the [pixel][channel] output.  Stride 1 along rows, so a tap's inputs are
  * consecutive; the last vector of a row starts @FPV before its end, and
  * the pixels it shares with the one before get the same sums again. */
-enum { PIXELS_MAX_IN = 4, PIXELS_MAX_OUT = 12, PIXEL_VECTOR = 8 /* the transposed store goes by 8×8 blocks */ };
+enum { PIXEL_VECTOR = PLAN_PIXEL_VECTOR /* the transposed store goes by 8×8 blocks */ };
 
 static bool forward_by_pixels(const Emitter *e, const PlanLayer *pl)
 {
@@ -432,8 +432,7 @@ static bool forward_by_pixels(const Emitter *e, const PlanLayer *pl)
     long plane_bytes = 4L * l->in.c * (l->in.h + 2L * l->a.ph) * (l->in.w + 2L * l->a.pw);
     /* 8-float FMAs: at full rate with AVX2 or where 16-float ones run as halves, not on Intel's AVX-512 */
     bool eight_full_rate = e->vlen == 8 || e->halved16;
-    return eight_full_rate && !emit_conv_winograd(e, pl) && l->a.sw == 1 && l->a.dw == 1 && l->in.c <= PIXELS_MAX_IN &&
-           l->a.n <= PIXELS_MAX_OUT && l->out.w >= PIXEL_VECTOR &&
+    return eight_full_rate && !emit_conv_winograd(e, pl) && pl->pixels_fit &&
            (l->in.c == 1 || plane_bytes <= PLAN_STACK_BUFFER_MAX_BYTES);
 }
 
@@ -708,15 +707,53 @@ static void emit_forward_pixels_loop(Emitter *e, const PlanLayer *pl)
     emit_close(e, "b");
 }
 
+/* The zeros a margin-free kernel reads for a pixel of the padding: a row of @IC. */
+static void emit_padding_zeros(Emitter *e)
+{
+    emit(e, "static const float zeros[@IC] __attribute__((aligned(64)));   /* a pixel of the padding */");
+}
+
+/* A margin-free tile's taps: per (ky, kx) a pointer to each pixel's input
+ * channels in the image, or to zeros in the padding; a row of padding is
+ * skipped (no terms).  Otherwise the tile reads the padded copy: one pointer
+ * and a stride. */
+static void emit_forward_tile_taps(Emitter *e, const PlanLayer *pl)
+{
+    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    if (pl->margin_free) {
+        emit(e, "const int iy = y * @SH - @PH + ky * @DH;");
+        emit(e, "if (iy < 0 || iy >= @IH) continue;   /* a row of padding: no terms */");
+        emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
+        emit(e, "const float *px[@TX];   /* each pixel's @IC inputs at this tap */");
+        emit_open(e, "for (int t = 0; t < tx; t++) {");
+        emit(e, "const int ix = (x0 + t) * @SW - @PW + kx * @DW;");
+        emit(e, "px[t] = ix >= 0 && ix < @IW ? img + ((size_t)iy * @IW + ix) * @IC : zeros;");
+        emit_close(e, "t");
+    } else {
+        emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
+        emit(e, "const float *restrict px = src + ((size_t)ky * @DH * @SRC_W + (size_t)kx * @DW) * @IC;");
+    }
+}
+
 static void emit_forward_tile(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     const char *n = l->name;
-    emit(e, "/* %s: TX output pixels of one row, all channels; src is the first pixel's receptive field.", n);
+    if (pl->margin_free) {
+        emit(e, "/* %s: TX output pixels from (y, x0), all channels, from img, the image (no padded copy).", n);
+    } else {
+        emit(e, "/* %s: TX output pixels of one row, all channels; src is the first pixel's receptive field.", n);
+    }
     emit(e, "   weight is [@KH][@KW][@IC][@OCP], bias [@OCP]: whole vectors */");
-    emit(e, "static inline __attribute__((always_inline)) void %s_forward_tile(const float *restrict src,", n);
-    emit(e, "    const float *restrict weight, const float *restrict bias, float *restrict po, const int tx)");
+    if (pl->margin_free) {
+        emit(e, "static inline __attribute__((always_inline)) void %s_forward_tile(const float *restrict img, const int y,", n);
+        emit(e, "    const int x0, const float *restrict weight, const float *restrict bias, float *restrict po, const int tx)");
+    } else {
+        emit(e, "static inline __attribute__((always_inline)) void %s_forward_tile(const float *restrict src,", n);
+        emit(e, "    const float *restrict weight, const float *restrict bias, float *restrict po, const int tx)");
+    }
     emit_open(e, "{");
+    if (pl->margin_free) emit_padding_zeros(e);
     if (!l->a.bias) emit(e, "(void)bias;");
     char vt[64], vec[128];
     snprintf(vt, sizeof vt, "%s_vf", n);
@@ -728,13 +765,11 @@ static void emit_forward_tile(Emitter *e, const PlanLayer *pl)
     } else {
         emit_tile_zero(e, vt, "tx", "@NV");
     }
-    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
-    emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
-    emit(e, "const float *restrict px = src + ((size_t)ky * @DH * @SRC_W + (size_t)kx * @DW) * @IC;");
+    emit_forward_tile_taps(e, pl);
     emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OCP;", tap(l));
     emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
     snprintf(vec, sizeof vec, "*(const %s *)(wk + ci * @OCP + v * @VL)", vt);
-    emit_tile_update(e, vt, "@NV", vec, "tx", "px[(size_t)t * @SW * @IC + ci]");
+    emit_tile_update(e, vt, "@NV", vec, "tx", pl->margin_free ? "px[t][ci]" : "px[(size_t)t * @SW * @IC + ci]");
     emit_close(e, "ci");
     emit_close(e, "kx");
     emit_close(e, "ky");
@@ -837,14 +872,20 @@ static void emit_conv_forward_tiled(Emitter *e, const PlanLayer *pl)
         return;
     }
     emit_conv_forward_batch_loop(e, pl);
+    const char *from = "row + (size_t)x * @SW * @IC";
+    if (pl->margin_free) {
+        emit(e, "const float *restrict img = src + (size_t)b * @IH * @IW * @IC;");
+        from = "img, y, x";
+    }
     emit_open(e, "for (int y = 0; y < @OH; y++) {");
-    emit(e, "const float *restrict row = src + ((size_t)b * @SRC_H + (size_t)y * @SH) * @SRC_W * @IC;");
+    if (!pl->margin_free)
+        emit(e, "const float *restrict row = src + ((size_t)b * @SRC_H + (size_t)y * @SH) * @SRC_W * @IC;");
     emit(e, "float *restrict po = out + ((size_t)b * @OH + y) * @OW * @OC;");
     emit(e, "int x = 0;");
     emit(e, "for (; x + @TX <= @OW; x += @TX)");
-    emit(e, "    %s_forward_tile(row + (size_t)x * @SW * @IC, weight, bias, po + (size_t)x * @OC, @TX);", l->name);
+    emit(e, "    %s_forward_tile(%s, weight, bias, po + (size_t)x * @OC, @TX);", l->name, from);
     emit(e, "if (x < @OW)   /* what remains of the row, as one tile: tiles of 1 would leave too few sums in flight */");
-    emit(e, "    %s_forward_tile(row + (size_t)x * @SW * @IC, weight, bias, po + (size_t)x * @OC, @OW %% @TX);", l->name);
+    emit(e, "    %s_forward_tile(%s, weight, bias, po + (size_t)x * @OC, @OW %% @TX);", l->name, from);
     emit_close(e, "y");
     emit_close(e, "b");
     emit_close(e, NULL);
@@ -876,10 +917,10 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
     const char *n = l->name;
     emit(e, "/* %s: image b's part of dL/dweight for tap (ky,kx) and ct input channels from ci0 (or, with", n);
     emit(e, "   the taps merged, ct (kx, ci) rows from kx·IC + ci = ci0), all output channels: Σ over its");
-    emit(e, "   output pixels of src[b, y·SH+ky·DH, x·SW+kx·DW, ci] · dout[b,y,x,co], stored for the first");
-    emit(e, "   image of its chunk (first) and added for the others; batch: the images in dout; db: NULL, or");
-    emit(e, "   dL/dbias, summed the same way from the dL/dout vectors the tile loads anyway */");
-    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_tile(const float *restrict src,", n);
+    emit(e, "   output pixels of img[y·SH+ky·DH, x·SW+kx·DW, ci] · dout[b,y,x,co] (img: image b's padded input),");
+    emit(e, "   stored for the first image of its chunk (first) and added for the others; batch: the images in dout;");
+    emit(e, "   db: NULL, or dL/dbias, summed the same way from the dL/dout vectors the tile loads anyway */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_tile(const float *restrict img,", n);
     emit(e, "    const float *restrict dout, float *restrict dw, const int b, const int batch, const int first, const int ky,");
     emit(e, "    const int kx, const int ci0, const int ct, float *restrict db)");
     emit_open(e, "{");
@@ -899,15 +940,31 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
         }
         emit(e, "(void)batch;");
     }
+    if (l->a.pw) {
+        emit(e, "/* the output columns whose windows reach into the image at the taps of these rows (the others");
+        emit(e, "   read padding only): all of them for dL/dbias */");
+        if (merge_taps(l))
+            emit(e, "const int kx_lo = ci0 / @IC, kx_hi = (ci0 + ct - 1) / @IC;");
+        else
+            emit(e, "const int kx_lo = kx, kx_hi = kx;");
+        emit(e, "const int left = @PW - kx_hi * @DW, right = @IW - 1 + @PW - kx_lo * @DW;");
+        emit(e, "const int x_lo = db || left <= 0 ? 0 : (left + @SW - 1) / @SW;");
+        emit(e, "const int x_hi = db || right / @SW + 1 > @OW ? @OW : right < 0 ? 0 : right / @SW + 1;");
+    } else {
+        emit(e, "const int x_lo = 0, x_hi = @OW;");
+    }
     emit_open(e, "for (int g = 0; g < @NV; g += @WG) {   /* output channel vectors g … g + @WG − 1 */");
     emit_tile_begin(e, vt, "@CT", "ct", "@WG");
     emit(e, "%s bias_acc[@WG];", vt);
     emit(e, "for (int v = 0; v < @WG; v++) bias_acc[v] = (%s){0};", vt);
     emit_open(e, "for (int y = 0; y < @OH; y++) {");
-    emit(e, "const float *restrict srow = src + (((size_t)b * @SRC_H + (size_t)y * @SH + (size_t)ky * @DH) * @SRC_W");
-    emit(e, "                                     + (size_t)kx * @DW) * @IC + ci0;");
+    if (l->a.ph) {
+        emit(e, "const int iy = y * @SH - @PH + ky * @DH;");
+        emit(e, "if ((iy < 0 || iy >= @IH) && !db) continue;   /* a row of padding: it adds to dL/dbias only */");
+    }
+    emit(e, "const float *restrict srow = img + (((size_t)y * @SH + (size_t)ky * @DH) * @SRC_W + (size_t)kx * @DW) * @IC + ci0;");
     emit(e, "const float *restrict grow = dout + ((size_t)b * @OH + y) * @OW * @OC;");
-    emit_open(e, "for (int x = 0; x < @OW; x++) {");
+    emit_open(e, "for (int x = x_lo; x < x_hi; x++) {");
     if (dout_tail) {
         emit(e, "const float *gp = grow + (size_t)x * @OC;");
         emit(e, "if (((long)b * @OH + y) * @OW + x >= tail_from) {");
@@ -986,11 +1043,26 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
     emit(e, "const int per_chunk = cnn_chunk_first(c->batch, 1);   /* chunk 0 is the largest */");
     emit(e, "#pragma omp parallel");
     emit_open(e, "{");
+    if (pl->margin_free) {
+        emit(e, "float img[@SRC_H * @SRC_W * @IC] __attribute__((aligned(64)));   /* this thread's padded copy of image `have` */");
+        emit(e, "int have = -1;");
+    }
     emit_open(e, "for (int k = 0; k < per_chunk; k++) {");
     emit(e, "#pragma omp for schedule(static) nowait");
     emit_open(e, "for (int task = 0; task < CNN_GRAD_CHUNKS * TASKS; task++) {");
     emit(e, "const int g = task / TASKS, r = task %% TASKS, b = cnn_chunk_first(c->batch, g) + k;");
     emit(e, "if (b >= cnn_chunk_first(c->batch, g + 1)) continue;   /* this chunk has fewer images */");
+    if (pl->margin_free) {
+        emit_open(e, "if (b != have) {   /* the thread's first task of image b: its copy with zero margins, in cache */");
+        emit(e, "const float *restrict from = src + (size_t)b * @IH * @IW * @IC;");
+        emit(e, "if (have < 0) memset(img, 0, sizeof img);   /* the margins, once: the copies write only the middle */");
+        emit(e, "for (int y = 0; y < @IH; y++)");
+        emit(e, "    cnn_copy_floats(img + ((size_t)(y + @PH) * @SRC_W + @PW) * @IC, from + (size_t)y * @IW * @IC, @IW * @IC);");
+        emit(e, "have = b;");
+        emit_close(e, NULL);
+    } else {
+        emit(e, "const float *restrict img = src + (size_t)b * @SRC_H * @SRC_W * @IC;");
+    }
     emit(e, "float *restrict wg = g == 0 ? dweight : part + (size_t)(g - 1) * (WFLOATS + BIAS);");
     if (merged) {
         emit(e, "const int ky = r / BLOCKS, r0 = r %% BLOCKS * @CT;");
@@ -1004,15 +1076,15 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
     const char *otherwise = "";
     if (l->a.bias) {
         emit(e, "float *restrict db = g == 0 ? dbias : wg + WFLOATS;");
-        emit(e, "if (r == 0) %s_weight_grad_tile(src, dout, dw, b, c->batch, k == 0, ky, kx, r0, @CT, db);", n);
+        emit(e, "if (r == 0) %s_weight_grad_tile(img, dout, dw, b, c->batch, k == 0, ky, kx, r0, @CT, db);", n);
         otherwise = "else ";
     }
     if (rows % ct == 0) {
-        emit(e, "%s%s_weight_grad_tile(src, dout, dw, b, c->batch, k == 0, ky, kx, r0, @CT, NULL);", otherwise, n);
+        emit(e, "%s%s_weight_grad_tile(img, dout, dw, b, c->batch, k == 0, ky, kx, r0, @CT, NULL);", otherwise, n);
     } else {
-        emit(e, "%sif (r0 + @CT <= ROWS) %s_weight_grad_tile(src, dout, dw, b, c->batch, k == 0, ky, kx, r0, @CT, NULL);",
+        emit(e, "%sif (r0 + @CT <= ROWS) %s_weight_grad_tile(img, dout, dw, b, c->batch, k == 0, ky, kx, r0, @CT, NULL);",
              otherwise, n);
-        emit(e, "else %s_weight_grad_tile(src, dout, dw, b, c->batch, k == 0, ky, kx, r0, ROWS %% @CT, NULL);", n);
+        emit(e, "else %s_weight_grad_tile(img, dout, dw, b, c->batch, k == 0, ky, kx, r0, ROWS %% @CT, NULL);", n);
     }
     emit_close(e, "task");
     emit_close(e, "k");
@@ -1051,7 +1123,13 @@ static void emit_din_tiled(Emitter *e, const PlanLayer *pl)
     emit(e, "const float *restrict g = dout + (((size_t)b * @OH + y) * @OW + x) * @OC;");
     emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
     emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
-    emit(e, "float *restrict d = dimg + (((size_t)y * @SH + (size_t)ky * @DH) * @SRC_W + (size_t)x * @SW + (size_t)kx * @DW) * @IC;");
+    if (padded || !(l->a.ph || l->a.pw)) {
+        emit(e, "float *restrict d = dimg + (((size_t)y * @SH + (size_t)ky * @DH) * @SRC_W + (size_t)x * @SW + (size_t)kx * @DW) * @IC;");
+    } else {   /* margin-free (plan.c): the taps in the padding are skipped */
+        emit(e, "const int iy = y * @SH - @PH + ky * @DH, ix = x * @SW - @PW + kx * @DW;");
+        emit(e, "if (iy < 0 || iy >= @IH || ix < 0 || ix >= @IW) continue;   /* a tap in the padding */");
+        emit(e, "float *restrict d = dimg + ((size_t)iy * @IW + ix) * @IC;");
+    }
     emit(e, "const float *restrict wk = wt + (size_t)(%s) * @OC * @IC;", tap(l));
     emit(e, "cnn_vf acc[NIV];");
     emit(e, "for (int v = 0; v < NIV; v++) acc[v] = *(const cnn_vf *)(d + v * CNN_VLEN);");

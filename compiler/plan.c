@@ -170,24 +170,46 @@ static int plan_conv_winograd(const PlanLayer *q, int largest)
     return l->out.h % 2 == 0 && l->out.w % 2 == 0 ? 2 : 0;
 }
 
+/* Few input and output channels, stride 1 along rows: the forward may run
+ * in vectors over output pixels (emit_conv_tiled.c: forward_by_pixels, which
+ * also asks the machine's vectors), from channel planes of the padded copy. */
+static bool conv_pixels_fit(const Layer *l)
+{
+    return l->a.sw == 1 && l->a.dw == 1 && l->in.c <= PLAN_PIXELS_MAX_IN && l->a.n <= PLAN_PIXELS_MAX_OUT &&
+           l->out.w >= PLAN_PIXEL_VECTOR;
+}
+
+/* Whether a padded conv's direct kernels test the image's edges instead of
+ * reading a zero-padded copy of the input: where nothing else needs that copy
+ * (Winograd and the pixel forward read it, a gathering dL/din takes the relu
+ * mask from it).  Writing the copy cost the assignment's conv2 a quarter of
+ * its forward: the batch's copies are fresh memory, 1 MiB. */
+static bool conv_margin_free(const PlanLayer *q)
+{
+    const Layer *l = q->l;
+    return (l->a.ph || l->a.pw) && !q->wino_m && !q->din_gather && !q->pixels_fit;
+}
+
 /* The vector kernels (emit_conv_tiled.c) read a zero-padded copy of the
- * input, so no inner loop tests bounds, and compute dL/din from transposed
- * weights. */
+ * input, so no inner loop tests bounds (unless margin_free), and compute
+ * dL/din from transposed weights. */
 static void plan_conv_scratch(Planner *pl, PlanLayer *q)
 {
     const Layer *l = q->l;
     Plan *p = pl->p;
-    if (l->a.ph || l->a.pw) {
+    q->din_gather = conv_din_gathers(q);
+    q->wino_m = plan_conv_winograd(q, p->options.winograd);
+    q->pixels_fit = conv_pixels_fit(l);
+    q->margin_free = conv_margin_free(q);
+    if ((l->a.ph || l->a.pw) && !q->margin_free) {
         q->pad_off = 0;     /* packed later */
         pl->pad_life[l->id] = new_lifetime(pl, (l->in.h + 2L * l->a.ph) * (l->in.w + 2L * l->a.pw) * l->in.c);
     }
-    q->din_gather = conv_din_gathers(q);
     /* The direct dL/din reads the weights transposed (rows of input channels
      * padded to whole vectors of any width, 8 or 16); the Winograd kernels
      * keep their transformed weights and dL/dweight's sums.  The emitter
      * takes one or the other for a layer, so the two share floats. */
     long wt = q->need_din ? (long)l->a.kh * l->a.kw * ((l->in.c + 15) / 16 * 16) * l->a.n : 0;
-    q->wino_m = plan_conv_winograd(q, p->options.winograd);
     long wino = q->wino_m ? (q->wino_m + 2L) * (q->wino_m + 2) * l->in.c * l->a.n : 0;
     if (wt) q->wt_off = p->act_fixed;
     if (wino) q->wino_off = p->act_fixed;

@@ -18,6 +18,11 @@
  * OpenMP thread's stack. */
 enum { PLAN_STACK_BUFFER_MAX_BYTES = 256 * 1024 };
 
+/* A conv with at most PLAN_PIXELS_MAX_IN input and PLAN_PIXELS_MAX_OUT output
+ * channels (a first layer) may run forward in vectors of PLAN_PIXEL_VECTOR
+ * output pixels (emit_conv_tiled.c: forward_by_pixels). */
+enum { PLAN_PIXELS_MAX_IN = 4, PLAN_PIXELS_MAX_OUT = 12, PLAN_PIXEL_VECTOR = 8 };
+
 /* An fc with this many outputs or fewer computes dL/din over vectors of
  * inputs, from its weights transposed (too few outputs for a vector). */
 enum { PLAN_FC_DIN_TRANSPOSED = 32 };
@@ -59,7 +64,8 @@ typedef struct PlanLayer {
     long weight_off, bias_off; /* into params, else -1 */
     long stat_off;             /* batchnorm running mean; running var follows at +C */
     long pad_off;              /* conv with padding: per-image floats for the zero-padded input
-                                  (kept for the weight gradient; backward reuses it for dL/d(padded in)) */
+                                  (kept for the weight gradient; backward reuses it for dL/d(padded in));
+                                  -1 without padding or when margin_free */
     long wt_off;               /* conv: batch-independent floats for the weights transposed to
                                   [ky][kx][co][ci], so dL/din vectorizes over input channels;
                                   fc with at most PLAN_FC_DIN_TRANSPOSED outputs: [out][in] */
@@ -81,6 +87,8 @@ typedef struct PlanLayer {
     const char *mask_by;       /* relu: the layer after it whose backward applies its mask, else NULL */
     bool relu_mask;            /* max pool / conv that applies the relu before it in backward */
     bool din_gather;           /* conv: dL/din gathered per input pixel (stride 1, emit_conv_tiled.c) */
+    bool pixels_fit;           /* conv whose forward may run in vectors over output pixels */
+    bool margin_free;          /* conv with padding whose kernels test the edges: no padded copy */
     bool bwd_reads_in, bwd_reads_out;  /* what its backward pass reads besides dL/dout */
     bool need_din;             /* false for the first layer: no one wants dLoss/dx */
 } PlanLayer;
