@@ -1013,6 +1013,35 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
     emit_blank(e);
 }
 
+/* Whether a dL/dweight tile at tap row ky, its rows' taps at columns kx_lo …
+ * kx_hi, reads the image at every output pixel: no output row or column
+ * that it skips as padding only (emit_weight_grad_tile's y and x ranges). */
+static bool weight_grad_tile_whole(const Layer *l, long ky, long kx_lo, long kx_hi)
+{
+    const LayerArgs *a = &l->a;
+    long top = -a->ph + ky * a->dh, bottom = (l->out.h - 1) * a->sh - a->ph + ky * a->dh;
+    long right = l->in.w - 1 + a->pw - kx_lo * a->dw;
+    return top >= 0 && bottom < l->in.h && a->pw <= kx_hi * a->dw && right >= 0 && right / a->sw + 1 >= l->out.w;
+}
+
+/* The task that also sums dL/dbias (from the dL/dout vectors it loads
+ * anyway, every output pixel's): the first whole tile of @CT rows that skips
+ * nothing, so that no other task's skips are undone; 0 where there is none.
+ * The assignment's conv2 (pad 2) had its dL/dbias in the tile at ky = 0, which
+ * then could not skip the padding row. */
+static long weight_grad_bias_task(const Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    long ct = weight_grad_rows(e, pl), rows = weight_grad_row_count(l), blocks = (rows + ct - 1) / ct;
+    long taps = merge_taps(l) ? 1 : l->a.kw;
+    for (long r = 0; r < l->a.kh * taps * blocks; r++) {
+        long ky = r / (taps * blocks), r0 = r % blocks * ct;
+        long kx_lo = merge_taps(l) ? r0 / l->in.c : r / blocks % taps, kx_hi = merge_taps(l) ? (r0 + ct - 1) / l->in.c : kx_lo;
+        if (r0 + ct <= rows && weight_grad_tile_whole(l, ky, kx_lo, kx_hi)) return r;
+    }
+    return 0;
+}
+
 /* Images outermost, so each image's input and dL/dout are read from cache by
  * every task instead of streaming the whole batch from memory once per task.
  * A task is (chunk of the batch, row block): the k-th image of every chunk,
@@ -1040,7 +1069,8 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
     emit(e, "enum { WFLOATS = @KH * @KW * @IC * @OC, BIAS = %d };   /* a chunk's copy: weights, then bias */",
          l->a.bias ? l->a.n : 0);
     emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
-    if (l->a.bias) emit(e, "float *restrict dbias = c->grads + @BIAS;   /* summed by each chunk's first task, r = 0 */");
+    long bias_task = weight_grad_bias_task(e, pl);
+    if (l->a.bias) emit(e, "float *restrict dbias = c->grads + @BIAS;   /* summed by each chunk's task r = %ld */", bias_task);
     emit(e, "float *restrict part = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WPART;   /* chunks 1 … */");
     emit(e, "const int per_chunk = cnn_chunk_first(c->batch, 1);   /* chunk 0 is the largest */");
     emit(e, "#pragma omp parallel");
@@ -1074,11 +1104,11 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
         emit(e, "const int ky = r / (@KW * BLOCKS), kx = r / BLOCKS %% @KW, r0 = r %% BLOCKS * @CT;");
         emit(e, "float *restrict dw = wg + ((size_t)(%s) * ROWS + r0) * @OC;", tap(l));
     }
-    /* r = 0 is a whole tile (r0 = 0, @CT <= ROWS); each call site inlines its own copy */
+    /* the bias task is a tile of @CT rows; each call site inlines its own copy */
     const char *otherwise = "";
     if (l->a.bias) {
         emit(e, "float *restrict db = g == 0 ? dbias : wg + WFLOATS;");
-        emit(e, "if (r == 0) %s_weight_grad_tile(img, dout, dw, b, c->batch, k == 0, ky, kx, r0, @CT, db);", n);
+        emit(e, "if (r == %ld) %s_weight_grad_tile(img, dout, dw, b, c->batch, k == 0, ky, kx, r0, @CT, db);", bias_task, n);
         otherwise = "else ";
     }
     if (rows % ct == 0) {
