@@ -182,12 +182,15 @@ static bool conv_pixels_fit(const Layer *l)
 /* Whether a padded conv's direct kernels test the image's edges instead of
  * reading a zero-padded copy of the input: where nothing else needs that copy
  * (Winograd and the pixel forward read it, a gathering dL/din takes the relu
- * mask from it).  Writing the copy cost the assignment's conv2 a quarter of
- * its forward: the batch's copies are fresh memory, 1 MiB. */
+ * mask from it) and dL/dweight's per-image copy fits a thread's stack.
+ * Writing the copy cost the assignment's conv2 a quarter of its forward:
+ * the batch's copies are fresh memory, 1 MiB. */
 static bool conv_margin_free(const PlanLayer *q)
 {
     const Layer *l = q->l;
-    return (l->a.ph || l->a.pw) && !q->wino_m && !q->din_gather && !q->pixels_fit;
+    long padded_bytes = 4L * (l->in.h + 2L * l->a.ph) * (l->in.w + 2L * l->a.pw) * l->in.c;   /* dL/dweight's copy */
+    return (l->a.ph || l->a.pw) && !q->wino_m && !q->din_gather && !q->pixels_fit &&
+           padded_bytes <= PLAN_STACK_BUFFER_MAX_BYTES;
 }
 
 /* The vector kernels (emit_conv_tiled.c) read a zero-padded copy of the

@@ -8,6 +8,7 @@ int main(void)
     srunner_add_suite(sr, lexer_suite());
     srunner_add_suite(sr, parser_suite());
     srunner_add_suite(sr, summary_suite());
+    srunner_add_suite(sr, plan_suite());
     srunner_add_suite(sr, robust_suite());   /* runs build/cnnc (or $CNNC) on hostile files */
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

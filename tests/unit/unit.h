@@ -10,6 +10,7 @@ Suite *lexer_suite(void);
 Suite *parser_suite(void);
 Suite *summary_suite(void);
 Suite *robust_suite(void);
+Suite *plan_suite(void);
 
 /* Compiles text as a .cnn file; the diagnostics land in *errors (malloc'd). */
 static inline bool unit_compile(Compilation *cc, const char *text, char **errors)

@@ -1,0 +1,104 @@
+/* test_plan.c — the plan's choice of which padded convs run margin-free
+ * (plan.c: conv_margin_free): no zero-padded copy of the input, so no
+ * per-image buffer for it, and backward reads the layer's input instead.
+ *
+ * The rule, as each case below works it by hand: a conv with padding is
+ * margin-free unless something else needs the padded copy —
+ *   Winograd (3×3, stride 1, pad 1, channels in whole 16-float vectors, and
+ *     dL/din gathered or not needed) reads it;
+ *   the pixel forward (at most 4 input and 12 output channels, stride 1
+ *     along rows, at least 8 output columns) reads channel planes of it;
+ *   a gathered dL/din (stride 1, pad ≤ (k−1)·dilation, dL/din needed: not
+ *     for the first layer) takes the relu mask from it —
+ * or dL/dweight's per-image copy, (H+2P)·(W+2P)·C floats, would pass the
+ * 256 KiB a generated kernel keeps on a thread's stack. */
+#include <stdlib.h>
+#include <string.h>
+#include "unit.h"
+
+/* The plan's layer named name in the model text (the model must be valid). */
+static const PlanLayer *planned(Compilation *cc, const char *text, const char *name)
+{
+    char *err = NULL;
+    bool ok = unit_compile(cc, text, &err);
+    ck_assert_msg(ok, "%s", err);
+    free(err);
+    for (int i = 0; i < cc->plan->nlayers; i++)
+        if (!strcmp(cc->plan->layers[i].l->name, name)) return &cc->plan->layers[i];
+    ck_abort_msg("no layer %s", name);
+    return NULL;
+}
+
+static void expect_margin_free(const char *text, const char *name, bool margin_free)
+{
+    Compilation cc;
+    const PlanLayer *q = planned(&cc, text, name);
+    ck_assert_msg(q->margin_free == margin_free, "%s: margin_free %d, expected %d", name, q->margin_free,
+                  margin_free);
+    if (margin_free) {
+        ck_assert_int_eq(q->pad_off, -1);   /* no padded copy in the activations */
+        ck_assert(q->bwd_reads_in);         /* dL/dweight pads its own copy from the input */
+    }
+    compilation_free(&cc);
+}
+
+static const char assignment[] = "input 32x32x3\n"
+                                 "conv 3x3x10 pad=1; relu; pool 2\n"
+                                 "conv 3x3x20 stride=3 pad=2; relu; pool 2\n"
+                                 "fc 10\n";
+
+/* conv2: stride 3 (no gather, no Winograd), 20 outputs (no pixel forward),
+ * its copy 20·20·10·4 = 16,000 bytes. */
+START_TEST(assignment_conv2_is_margin_free) { expect_margin_free(assignment, "conv2", true); }
+END_TEST
+
+/* conv1: 3 inputs, 10 outputs, stride 1, 32 columns: the pixel forward may take it. */
+START_TEST(assignment_conv1_keeps_its_copy) { expect_margin_free(assignment, "conv1", false); }
+END_TEST
+
+static const char vgg[] = "input 32x32x3\n"
+                          "conv 3x3x32 pad=1; relu\n"
+                          "conv 3x3x32 pad=1; relu; pool 2\n"
+                          "fc 10\n";
+
+/* conv1: 32 outputs (no pixel forward), 3 inputs (no Winograd), the first
+ * layer (no dL/din, so no gather): margin-free, its copy 34·34·3·4 bytes. */
+START_TEST(vgg_conv1_is_margin_free) { expect_margin_free(vgg, "conv1", true); }
+END_TEST
+
+/* conv2: 32 → 32, 3×3, stride 1, pad 1, dL/din gathered: Winograd's. */
+START_TEST(vgg_conv2_keeps_its_copy) { expect_margin_free(vgg, "conv2", false); }
+END_TEST
+
+/* 200·200·4 input, pad 1, stride 2, 16 outputs: otherwise margin-free, but
+ * the copy would be 202·202·4·4 = 652,864 bytes > 262,144. */
+START_TEST(large_image_keeps_its_copy)
+{
+    expect_margin_free("input 200x200x4\nconv 3x3x16 stride=2 pad=1\nfc 10\n", "conv1", false);
+}
+END_TEST
+
+/* No padding: nothing to pad, and no copy either way. */
+START_TEST(unpadded_conv_has_no_copy)
+{
+    Compilation cc;
+    const PlanLayer *q = planned(&cc, "input 12x12x3\nconv 3x3x16 stride=2\nfc 10\n", "conv1");
+    ck_assert(!q->margin_free);
+    ck_assert_int_eq(q->pad_off, -1);
+    compilation_free(&cc);
+}
+END_TEST
+
+Suite *plan_suite(void)
+{
+    Suite *s = suite_create("plan");
+    TCase *tc = tcase_create("margin_free");
+    tcase_add_test(tc, assignment_conv2_is_margin_free);
+    tcase_add_test(tc, assignment_conv1_keeps_its_copy);
+    tcase_add_test(tc, vgg_conv1_is_margin_free);
+    tcase_add_test(tc, vgg_conv2_keeps_its_copy);
+    tcase_add_test(tc, large_image_keeps_its_copy);
+    tcase_add_test(tc, unpadded_conv_has_no_copy);
+    suite_add_tcase(s, tc);
+    return s;
+}
