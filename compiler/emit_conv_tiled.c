@@ -1576,13 +1576,14 @@ static void emit_window_row_weights(Emitter *e, const Layer *l)
                 "~(uintptr_t)63);   /* [@KH][@OC][@WRP] */");
     else
         emit(e, "float *restrict wt = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WT;   /* [@KH][@OC][@WRP] */");
-    emit(e, "for (int ky = 0; ky < @KH; ky++)");
-    emit(e, "    for (int co = 0; co < @OC; co++)");
-    emit(e, "        for (int j = 0; j < @WRP; j++) {");
-    emit(e, "            const int kx = j / @IC, ci = j %% @IC;");
-    emit(e, "            wt[((size_t)ky * @OC + co) * @WRP + j] = kx < @KW ? weight[((size_t)(%s) * @IC + ci) * @OC + co] : 0.0f;",
-         tap(l));
-    emit(e, "        }");
+    emit_open(e, "for (int ky = 0; ky < @KH; ky++) {   /* (kx, ci) loops, not j / @IC and j %% @IC: a division a float */");
+    emit_open(e, "for (int co = 0; co < @OC; co++) {");
+    emit(e, "float *restrict row = wt + ((size_t)ky * @OC + co) * @WRP;");
+    emit(e, "for (int kx = 0; kx < @KW; kx++)");
+    emit(e, "    for (int ci = 0; ci < @IC; ci++) row[kx * @IC + ci] = weight[((size_t)(%s) * @IC + ci) * @OC + co];", tap(l));
+    emit(e, "for (int j = @KW * @IC; j < @WRP; j++) row[j] = 0.0f;");
+    emit_close(e, "co");
+    emit_close(e, "ky");
 }
 
 /* Whether the windows tile the input: every input float is in one window
