@@ -1106,6 +1106,49 @@ static long weight_grad_bias_task(const Emitter *e, const PlanLayer *pl)
     return 0;
 }
 
+/* A margin-free conv's per-thread buffer for dL/dweight: the cut window
+ * rows of an image (weight_grad_edges), or its zero-padded copy. */
+static void emit_weight_grad_thread_buffer(Emitter *e, const PlanLayer *pl)
+{
+    if (weight_grad_edges(pl))
+        emit(e, "float edge[@IH * @NE * @KW * @IC];   /* this thread's cut window rows of image `have` */");
+    else if (pl->margin_free)
+        emit(e, "float img[@SRC_H * @SRC_W * @IC] __attribute__((aligned(64)));   /* this thread's padded copy of image `have` */");
+    if (pl->margin_free) emit(e, "int have = -1;");
+}
+
+/* In a dL/dweight task, image b's source img: its padded copy in acts; or,
+ * margin-free, the image itself, whose cut window rows the thread's first
+ * task of it copies; or the thread's padded copy, made by that task. */
+static void emit_weight_grad_image(Emitter *e, const PlanLayer *pl)
+{
+    if (weight_grad_edges(pl)) {
+        emit(e, "const float *restrict img = src + (size_t)b * @IH * @IW * @IC;");
+        emit_open(e, "if (b != have) {   /* the thread's first task of image b: its cut window rows, zeros outside */");
+        emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
+        emit_open(e, "for (int j = 0; j < @NE; j++) {");
+        emit(e, "const int ix0 = (j < @XL ? j : @XR + j - @XL) * @SW - @PW;");
+        emit(e, "float *restrict d = edge + ((size_t)iy * @NE + j) * @KW * @IC;");
+        emit(e, "for (int kx = 0; kx < @KW; kx++)");
+        emit(e, "    if (ix0 + kx >= 0 && ix0 + kx < @IW) memcpy(d + kx * @IC, img + ((size_t)iy * @IW + ix0 + kx) * @IC, sizeof(float) * @IC);");
+        emit(e, "    else memset(d + kx * @IC, 0, sizeof(float) * @IC);");
+        emit_close(e, "j");
+        emit_close(e, "iy");
+        emit(e, "have = b;");
+        emit_close(e, NULL);
+    } else if (pl->margin_free) {
+        emit_open(e, "if (b != have) {   /* the thread's first task of image b: its copy with zero margins, in cache */");
+        emit(e, "const float *restrict from = src + (size_t)b * @IH * @IW * @IC;");
+        emit(e, "if (have < 0) memset(img, 0, sizeof img);   /* the margins, once: the copies write only the middle */");
+        emit(e, "for (int y = 0; y < @IH; y++)");
+        emit(e, "    cnn_copy_floats(img + ((size_t)(y + @PH) * @SRC_W + @PW) * @IC, from + (size_t)y * @IW * @IC, @IW * @IC);");
+        emit(e, "have = b;");
+        emit_close(e, NULL);
+    } else {
+        emit(e, "const float *restrict img = src + (size_t)b * @SRC_H * @SRC_W * @IC;");
+    }
+}
+
 /* Images outermost, so each image's input and dL/dout are read from cache by
  * every task instead of streaming the whole batch from memory once per task.
  * A task is (chunk of the batch, row block): the k-th image of every chunk,
@@ -1139,44 +1182,13 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
     emit(e, "const int per_chunk = cnn_chunk_first(c->batch, 1);   /* chunk 0 is the largest */");
     emit(e, "#pragma omp parallel");
     emit_open(e, "{");
-    bool edges = weight_grad_edges(pl);
-    if (edges) {
-        emit(e, "float edge[@IH * @NE * @KW * @IC];   /* this thread's cut window rows of image `have` */");
-        emit(e, "int have = -1;");
-    } else if (pl->margin_free) {
-        emit(e, "float img[@SRC_H * @SRC_W * @IC] __attribute__((aligned(64)));   /* this thread's padded copy of image `have` */");
-        emit(e, "int have = -1;");
-    }
+    emit_weight_grad_thread_buffer(e, pl);
     emit_open(e, "for (int k = 0; k < per_chunk; k++) {");
     emit(e, "#pragma omp for schedule(static) nowait");
     emit_open(e, "for (int task = 0; task < CNN_GRAD_CHUNKS * TASKS; task++) {");
     emit(e, "const int g = task / TASKS, r = task %% TASKS, b = cnn_chunk_first(c->batch, g) + k;");
     emit(e, "if (b >= cnn_chunk_first(c->batch, g + 1)) continue;   /* this chunk has fewer images */");
-    if (edges) {
-        emit(e, "const float *restrict img = src + (size_t)b * @IH * @IW * @IC;");
-        emit_open(e, "if (b != have) {   /* the thread's first task of image b: its cut window rows, zeros outside */");
-        emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
-        emit_open(e, "for (int j = 0; j < @NE; j++) {");
-        emit(e, "const int ix0 = (j < @XL ? j : @XR + j - @XL) * @SW - @PW;");
-        emit(e, "float *restrict d = edge + ((size_t)iy * @NE + j) * @KW * @IC;");
-        emit(e, "for (int kx = 0; kx < @KW; kx++)");
-        emit(e, "    if (ix0 + kx >= 0 && ix0 + kx < @IW) memcpy(d + kx * @IC, img + ((size_t)iy * @IW + ix0 + kx) * @IC, sizeof(float) * @IC);");
-        emit(e, "    else memset(d + kx * @IC, 0, sizeof(float) * @IC);");
-        emit_close(e, "j");
-        emit_close(e, "iy");
-        emit(e, "have = b;");
-        emit_close(e, NULL);
-    } else if (pl->margin_free) {
-        emit_open(e, "if (b != have) {   /* the thread's first task of image b: its copy with zero margins, in cache */");
-        emit(e, "const float *restrict from = src + (size_t)b * @IH * @IW * @IC;");
-        emit(e, "if (have < 0) memset(img, 0, sizeof img);   /* the margins, once: the copies write only the middle */");
-        emit(e, "for (int y = 0; y < @IH; y++)");
-        emit(e, "    cnn_copy_floats(img + ((size_t)(y + @PH) * @SRC_W + @PW) * @IC, from + (size_t)y * @IW * @IC, @IW * @IC);");
-        emit(e, "have = b;");
-        emit_close(e, NULL);
-    } else {
-        emit(e, "const float *restrict img = src + (size_t)b * @SRC_H * @SRC_W * @IC;");
-    }
+    emit_weight_grad_image(e, pl);
     emit(e, "float *restrict wg = g == 0 ? dweight : part + (size_t)(g - 1) * (WFLOATS + BIAS);");
     if (merged) {
         emit(e, "const int ky = r / BLOCKS, r0 = r %% BLOCKS * @CT;");
@@ -1187,7 +1199,7 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
         emit(e, "float *restrict dw = wg + ((size_t)(%s) * ROWS + r0) * @OC;", tap(l));
     }
     /* the bias task is a tile of @CT rows; each call site inlines its own copy */
-    const char *otherwise = "", *with = edges ? "edge, " : "";
+    const char *otherwise = "", *with = weight_grad_edges(pl) ? "edge, " : "";
     if (l->a.bias) {
         emit(e, "float *restrict db = g == 0 ? dbias : wg + WFLOATS;");
         emit(e, "if (r == %ld) %s_weight_grad_tile(img, %sdout, dw, b, c->batch, k == 0, ky, kx, r0, @CT, db);", bias_task, n, with);
