@@ -781,19 +781,18 @@ static void emit_forward_tile(Emitter *e, const PlanLayer *pl)
     const char *n = l->name;
     if (pl->margin_free) {
         emit(e, "/* %s: TX output pixels from (y, x0), all channels, from img, the image (no padded copy).", n);
-    } else {
-        emit(e, "/* %s: TX output pixels of one row, all channels; src is the first pixel's receptive field.", n);
-    }
-    emit(e, "   weight is [@KH][@KW][@IC][@OCP], bias [@OCP]: whole vectors */");
-    if (pl->margin_free) {
+        emit(e, "   weight is [@KH][@KW][@IC][@OCP], bias [@OCP]: whole vectors */");
         emit(e, "static inline __attribute__((always_inline)) void %s_forward_tile(const float *restrict img, const int y,", n);
         emit(e, "    const int x0, const float *restrict weight, const float *restrict bias, float *restrict po, const int tx)");
+        emit_open(e, "{");
+        emit_padding_zeros(e, "@IC", "a pixel");
     } else {
+        emit(e, "/* %s: TX output pixels of one row, all channels; src is the first pixel's receptive field.", n);
+        emit(e, "   weight is [@KH][@KW][@IC][@OCP], bias [@OCP]: whole vectors */");
         emit(e, "static inline __attribute__((always_inline)) void %s_forward_tile(const float *restrict src,", n);
         emit(e, "    const float *restrict weight, const float *restrict bias, float *restrict po, const int tx)");
+        emit_open(e, "{");
     }
-    emit_open(e, "{");
-    if (pl->margin_free) emit_padding_zeros(e, "@IC", "a pixel");
     if (!l->a.bias) emit(e, "(void)bias;");
     char vt[64], vec[128];
     snprintf(vt, sizeof vt, "%s_vf", n);
@@ -1009,16 +1008,14 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
     emit(e, "%s bias_acc[@WG];", vt);
     emit(e, "for (int v = 0; v < @WG; v++) bias_acc[v] = (%s){0};", vt);
     emit_open(e, "for (int y = 0; y < @OH; y++) {");
-    if (edges) {
+    if (edges || l->a.ph) {
         emit(e, "const int iy = y * @SH - @PH + ky * @DH, inside = iy >= 0 && iy < @IH;");
         emit(e, "if (!inside && !db) continue;   /* a row of padding: it adds to dL/dbias only */");
+    }
+    if (edges) {
         emit(e, "const float *restrict erow = edge + (size_t)(inside ? iy : 0) * @NE * @KW * @IC + ci0;");
         emit(e, "const float *restrict irow = img + ((size_t)(inside ? iy : 0) * @IW) * @IC + ci0;");
     } else {
-        if (l->a.ph) {
-            emit(e, "const int iy = y * @SH - @PH + ky * @DH;");
-            emit(e, "if ((iy < 0 || iy >= @IH) && !db) continue;   /* a row of padding: it adds to dL/dbias only */");
-        }
         emit(e, "const float *restrict srow = img + (((size_t)y * @SH + (size_t)ky * @DH) * @SRC_W + (size_t)kx * @DW) * @IC + ci0;");
     }
     emit(e, "const float *restrict grow = dout + ((size_t)b * @OH + y) * @OW * @OC;");
