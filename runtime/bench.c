@@ -76,11 +76,15 @@ void cnn_lap(const CnnCtx *c, int slot)
 }
 
 /* `bench --layers`: each layer's share of a training step, the median over
- * BENCH_LAYER_STEPS steps after a warm-up (a shared machine's interruptions
- * land in a few steps; the median leaves them out, as bench_rate's does), with
- * the arithmetic rate of those that multiply (2 FLOPs per MAC; backward =
- * dL/dweight plus dL/din when it is computed). */
-enum { BENCH_LAYER_STEPS = 25 };
+ * every step of at least BENCH_REPS · BENCH_MIN_SECONDS of training (and at
+ * least BENCH_LAYER_STEPS steps) after a warm-up, with the arithmetic rate of
+ * those that multiply (2 FLOPs per MAC; backward = dL/dweight plus dL/din when
+ * it is computed).  The same span as bench_rate's figures: a shared machine's
+ * slow spells last from a tenth of a second to seconds, and 25 steps of a small
+ * model (60 ms) fell inside one; over a second the median sees slow and fast
+ * spells alike, and a few interrupted steps drop out of it.  At most
+ * BENCH_LAYER_STEPS_MAX steps: the samples' memory (a step under 0.25 ms ends there). */
+enum { BENCH_LAYER_STEPS = 25, BENCH_LAYER_STEPS_MAX = 4096 };
 
 /* Per slot (each layer's forward, then each layer's backward, then the loss
  * and the update) the median seconds over the steps; NULL if out of memory. */
@@ -88,28 +92,32 @@ static double *bench_layer_medians(CnnNet *n, CnnOptim *o)
 {
     const int layers = n->m->nlayers, slots = 2 * layers + 2;
     double *prof = calloc(1 + 2 * (size_t)layers, sizeof *prof);
-    double *samples = calloc((size_t)BENCH_LAYER_STEPS * slots, sizeof *samples);
-    double *medians = calloc((size_t)slots, sizeof *medians), column[BENCH_LAYER_STEPS];
-    if (!prof || !samples || !medians) {
-        free(prof), free(samples), free(medians);
+    double *samples = calloc((size_t)BENCH_LAYER_STEPS_MAX * slots, sizeof *samples);
+    double *medians = calloc((size_t)slots, sizeof *medians);
+    double *column = calloc(BENCH_LAYER_STEPS_MAX, sizeof *column);
+    if (!prof || !samples || !medians || !column) {
+        free(prof), free(samples), free(medians), free(column);
         return NULL;
     }
     for (int w = 0; w < 3; w++) bench_train_step(n, o, NULL);
-    for (int s = 0; s < BENCH_LAYER_STEPS; s++) {
+    int steps = 0;
+    for (double t0 = cnn_now(); steps < BENCH_LAYER_STEPS_MAX
+                                && (steps < BENCH_LAYER_STEPS || cnn_now() - t0 < BENCH_REPS * BENCH_MIN_SECONDS);
+         steps++) {
         double secs[2] = {0, 0};   /* the parts of a step between the layers: the loss, the update */
         memset(prof, 0, (1 + 2 * (size_t)layers) * sizeof *prof);
         n->ctx.profile = prof;
         bench_train_step(n, o, secs);
         n->ctx.profile = NULL;
-        double *row = samples + (size_t)s * slots;
+        double *row = samples + (size_t)steps * slots;
         memcpy(row, prof + 1, 2 * (size_t)layers * sizeof *row);
         row[2 * layers] = secs[0], row[2 * layers + 1] = secs[1];
     }
     for (int i = 0; i < slots; i++) {
-        for (int s = 0; s < BENCH_LAYER_STEPS; s++) column[s] = samples[(size_t)s * slots + i];
-        medians[i] = median(column, BENCH_LAYER_STEPS);
+        for (int s = 0; s < steps; s++) column[s] = samples[(size_t)s * slots + i];
+        medians[i] = median(column, steps);
     }
-    free(prof), free(samples);
+    free(prof), free(samples), free(column);
     return medians;
 }
 
@@ -171,7 +179,7 @@ int cnn_bench(const CnnModel *m, int batch, const CnnOptimConfig *opt, unsigned 
     n.ctx.batch = 1;
     double latency = 1000.0 / bench_rate(&n, &o, 0);
     if (csv)
-        printf("train_img_s,infer_img_s,latency_ms\n%.1f,%.1f,%.4f\n", train, infer, latency);
+        printf("train_img_s,infer_img_s,latency_ms\n%.1f,%.1f,%.6f\n", train, infer, latency);
     else
         printf("%s: train %.0f img/s (batch %d, %s) | inference %.0f img/s | latency %.3f ms | %d threads\n",
                m->name, train, batch, cnn_optim_name(cfg.kind), infer, latency, omp_get_max_threads());

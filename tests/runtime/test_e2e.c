@@ -287,6 +287,26 @@ START_TEST(csv_training)
 }
 END_TEST
 
+/* bench: three positive rates; --layers: a row per layer (the fake model has none), then the loss
+   and the update, each with a time */
+START_TEST(bench_reports_rates_and_layers)
+{
+    char *out = run_ok(0, FAKE " bench --batch 8 --csv-out");
+    double train, infer, latency;
+    const char *row = strstr(out, "train_img_s,infer_img_s,latency_ms\n");
+    ck_assert_msg(row && sscanf(strchr(row, '\n') + 1, "%lf,%lf,%lf", &train, &infer, &latency) == 3, "%s", out);
+    ck_assert_msg(train > 0 && infer > 0 && latency > 0, "%s", out);
+    free(out);
+    out = run_ok(0, FAKE " bench --layers --batch 8 --csv-out");
+    double loss_ms, update_ms;
+    ck_assert_msg(strncmp(out, "layer,kind,forward_ms,backward_ms,forward_gflops,backward_gflops\n", 64) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "\nloss,step,") && sscanf(strstr(out, "\nloss,step,") + 11, "%lf", &loss_ms) == 1, "%s", out);
+    ck_assert_msg(strstr(out, "\nsgd,step,") && sscanf(strstr(out, "\nsgd,step,") + 10, "%lf", &update_ms) == 1, "%s", out);
+    ck_assert_msg(loss_ms >= 0 && update_ms >= 0, "%s", out);
+    free(out);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("e2e");
@@ -304,6 +324,7 @@ int main(void)
     tcase_add_test(t, command_line_errors);
     tcase_add_test(t, data_and_weights_errors);
     tcase_add_test(t, csv_training);
+    tcase_add_test(t, bench_reports_rates_and_layers);
     suite_add_tcase(s, t);
     return rt_main(s);
 }
