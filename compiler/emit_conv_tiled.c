@@ -429,7 +429,7 @@ enum { PIXEL_VECTOR = PLAN_PIXEL_VECTOR /* the transposed store goes by 8×8 blo
 static bool forward_by_pixels(const Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
-    long plane_bytes = 4L * l->in.c * (l->in.h + 2L * l->a.ph) * (l->in.w + 2L * l->a.pw);
+    long plane_bytes = 4L * padded_in_floats(l);
     /* 8-float FMAs: at full rate with AVX2 or where 16-float ones run as halves, not on Intel's AVX-512 */
     bool eight_full_rate = e->vlen == 8 || e->halved16;
     return eight_full_rate && !emit_conv_winograd(e, pl) && pl->pixels_fit &&
@@ -498,7 +498,7 @@ static EdgeColumns edge_columns(const Layer *l)
 static bool weight_grad_edges(const PlanLayer *pl)
 {
     const Layer *l = pl->l;
-    long copy = (l->in.h + 2L * l->a.ph) * (l->in.w + 2L * l->a.pw) * l->in.c;
+    long copy = padded_in_floats(l);
     long macs = l->out.h * l->out.w * (long)l->a.kh * l->a.kw * l->in.c * l->a.n;
     return pl->margin_free && merge_taps(l) && copy * EDGE_COPY_SHARE >= macs &&
            4L * l->in.h * edge_columns(l).ne * l->a.kw * l->in.c <= PLAN_STACK_BUFFER_MAX_BYTES;

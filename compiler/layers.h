@@ -58,6 +58,13 @@ struct Layer {
     const char *formula;    /* "3×3×3×10 + 10" */
 };
 
+/* Floats of a conv's input with its zero padding: (H + 2·PH) · (W + 2·PW) · C,
+ * the size of a padded copy (plan.c's buffer, dL/dweight's per-thread copy). */
+static inline long padded_in_floats(const Layer *l)
+{
+    return (l->in.h + 2L * l->a.ph) * (l->in.w + 2L * l->a.pw) * l->in.c;
+}
+
 /* How a layer kind reads its positional argument. */
 typedef enum PosArg {
     POS_NONE,               /* relu */

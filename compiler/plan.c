@@ -188,9 +188,8 @@ static bool conv_pixels_fit(const Layer *l)
 static bool conv_margin_free(const PlanLayer *q)
 {
     const Layer *l = q->l;
-    long padded_bytes = 4L * (l->in.h + 2L * l->a.ph) * (l->in.w + 2L * l->a.pw) * l->in.c;   /* dL/dweight's copy */
     return (l->a.ph || l->a.pw) && !q->wino_m && !q->din_gather && !q->pixels_fit &&
-           padded_bytes <= PLAN_STACK_BUFFER_MAX_BYTES;
+           4L * padded_in_floats(l) <= PLAN_STACK_BUFFER_MAX_BYTES;   /* dL/dweight's copy */
 }
 
 /* The vector kernels (emit_conv_tiled.c) read a zero-padded copy of the
@@ -206,7 +205,7 @@ static void plan_conv_scratch(Planner *pl, PlanLayer *q)
     q->margin_free = conv_margin_free(q);
     if ((l->a.ph || l->a.pw) && !q->margin_free) {
         q->pad_off = 0;     /* packed later */
-        pl->pad_life[l->id] = new_lifetime(pl, (l->in.h + 2L * l->a.ph) * (l->in.w + 2L * l->a.pw) * l->in.c);
+        pl->pad_life[l->id] = new_lifetime(pl, padded_in_floats(l));
     }
     /* The direct dL/din reads the weights transposed (rows of input channels
      * padded to whole vectors of any width, 8 or 16); the Winograd kernels
