@@ -439,13 +439,14 @@ static void emit_vector_type(Emitter *e)
 static void emit_prefetch_part(Emitter *e)
 {
     emit(e, "/* Prefetches part k of `parts` of the bytes [p, p + n) (for writing when write is 1): a kernel spreads a");
-    emit(e, "   range it will need over the iterations of a loop, so that the fetches overlap its arithmetic. */");
+    emit(e, "   range it will need over the iterations of a loop, so that the fetches overlap its arithmetic. Into L2, not L1:");
+    emit(e, "   what comes a chunk or an image ahead would push the working set out of L1 before its turn. */");
     emit(e, "static inline __attribute__((always_inline, unused)) void cnn_prefetch_part(const void *p, const long n, const int k,");
     emit(e, "    const int parts, const int write)");
     emit_open(e, "{");
     emit_open(e, "for (long q = n * k / parts / 64 * 64; q < n * (k + 1) / parts; q += 64) {");
-    emit(e, "if (write) __builtin_prefetch((const char *)p + q, 1);");
-    emit(e, "else __builtin_prefetch((const char *)p + q, 0);");
+    emit(e, "if (write) __builtin_prefetch((const char *)p + q, 1, 2);");
+    emit(e, "else __builtin_prefetch((const char *)p + q, 0, 2);");
     emit_close(e, NULL);
     emit_close(e, NULL);
 }

@@ -659,8 +659,15 @@ void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl)
     emit(e, "    const float *restrict dout, float *restrict m, float *restrict dbias, float *restrict V, float *restrict E,");
     emit(e, "    const int a, const int t0, const int nt, const int first)");
     emit_open(e, "{");
-    emit(e, "%s_weight_grad_winograd_in(src, V, a, t0, nt);", n);
-    emit(e, "%s_weight_grad_winograd_g(dout, E, a, t0, nt);", n);
+    /* one case per row, so each inlined copy of the transforms has constant coefficients: with a
+       run-time a, gcc kept the row switch inside the per-vector loops and loaded all of a column's
+       inputs where a row needs two */
+    emit_open(e, "switch (a) {   /* the row's transforms with constant coefficients */");
+    for (int a = 0; a < w->n; a++)
+        emit(e, "case %d: %s_weight_grad_winograd_in(src, V, %d, t0, nt); %s_weight_grad_winograd_g(dout, E, %d, t0, nt); break;",
+             a, n, a, n, a);
+    emit(e, "default: __builtin_unreachable();");
+    emit_close(e, NULL);
     if (pl->l->a.bias) {
         emit_open(e, "if (a == 1) {   /* E at row 1, column 1 is each block's sum (A's row 1 is all ones): dL/dbias */");
         emit_open(e, "for (int v = 0; v < @NV; v++) {");
