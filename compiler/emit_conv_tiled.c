@@ -353,16 +353,6 @@ static DinKind din_kind(const Emitter *e, const PlanLayer *pl)
     return DIN_PLAIN;
 }
 
-/* dL/dweight rows (kx, ci) of one ky are consecutive in [ky][kx][ci][co], and
- * with column dilation 1 so are the input values they multiply: the tiles
- * then run over kx·IC + ci together, so a first layer's 5 taps × 1 channel
- * make one tile of 5 instead of five tiles of 1.  Not with flip (the taps go
- * backwards in the weights). */
-static bool merge_taps(const Layer *l)
-{
-    return l->a.dw == 1 && !l->a.flip;
-}
-
 /* dL/dweight's tile rows: as many as the registers hold beside the nv
  * gradient vectors (up to 12: rows share each dL/dout load, so more rows
  * per pass means fewer loads), split evenly, so that 9 rows run as one
@@ -379,7 +369,7 @@ int emit_weight_grad_rows(const Emitter *e, long nv, long rows)
 /* dL/dweight's rows: (kx, ci) pairs of one ky (merged) or the input channels of one tap. */
 static long weight_grad_row_count(const Layer *l)
 {
-    return merge_taps(l) ? (long)l->a.kw * l->in.c : l->in.c;
+    return conv_merges_taps(l) ? (long)l->a.kw * l->in.c : l->in.c;
 }
 
 /* @WG: the output channel vectors one dL/dweight tile keeps, in groups as
@@ -495,13 +485,48 @@ static EdgeColumns edge_columns(const Layer *l)
     return (EdgeColumns){xl, xr, xl + l->out.w - xr};
 }
 
-static bool weight_grad_edges(const PlanLayer *pl)
+/* dL/dweight by window rows.  The tile of rows × output-channel vectors
+ * fills its lanes with output channels; where a window row's @KW·@IC floats
+ * fill 16-float vectors better (the assignment's conv2: 30 floats in 2 × 16,
+ * against 20 channels in 3 × 8 where 16-float FMAs issue as halves, or 2 × 16
+ * elsewhere), the lanes run over the window row instead, as dL/din's windows
+ * do: acc[co][kx·@IC + ci], each dL/dout value one broadcast and each window
+ * row @NVW loads (the last masked), from the image in place or, for the
+ * columns whose window rows it cuts, a copy (weight_grad_edges; a margin-free
+ * conv's: plan.c reserves the sums' room, PlanLayer.rows_fit).  The sums are
+ * [ky][co][kx·@IC + ci] per chunk, turned into [ky][kx][ci][co] as the chunks
+ * are added.  Half the instructions of 8-float FMAs for the same work: on
+ * the shared host, where another tenant's thread takes part of the core's
+ * issue slots, the assignment's conv2 dL/dweight read 0.091–0.099 ms a batch
+ * against 0.105–0.118 (AMD Zen 4, hand-written, alternated runs). */
+static bool edge_copy_fits(const Layer *l)
+{
+    return 4L * l->in.h * edge_columns(l).ne * l->a.kw * l->in.c <= PLAN_STACK_BUFFER_MAX_BYTES;
+}
+
+static bool weight_grad_by_rows(const Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    if (!pl->rows_fit || e->vlen != PLAN_ROW_VECTOR || !edge_copy_fits(l)) return false;
+    ConvVec cv = conv_vec(e, l);
+    long row = (long)l->a.kw * l->in.c;   /* lanes used: row of nw·16, against OC of nv·vl */
+    return row * cv.nv * cv.vl > (long)l->a.n * din_windows_vectors(e, l) * e->vlen;
+}
+
+static bool weight_grad_edges(const Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     long copy = padded_in_floats(l);
     long macs = l->out.h * l->out.w * (long)l->a.kh * l->a.kw * l->in.c * l->a.n;
-    return pl->margin_free && merge_taps(l) && copy * EDGE_COPY_SHARE >= macs &&
-           4L * l->in.h * edge_columns(l).ne * l->a.kw * l->in.c <= PLAN_STACK_BUFFER_MAX_BYTES;
+    return weight_grad_by_rows(e, pl) ||
+           (pl->margin_free && conv_merges_taps(l) && copy * EDGE_COPY_SHARE >= macs && edge_copy_fits(l));
+}
+
+/* By window rows, the output channels per tile: as many as the registers hold
+ * beside the window row's vectors (emit_weight_grad_rows). */
+static int weight_grad_row_channels(const Emitter *e, const Layer *l)
+{
+    return emit_weight_grad_rows(e, din_windows_vectors(e, l), l->a.n);
 }
 
 /* The constants the tiled kernels use, emitted into the model's enum. */
@@ -521,14 +546,22 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
         emit(e, "@FPV = %d, @FPR = %d, @FPG = %d,   /* forward: vectors of @FPV output pixels, tiles of @FPR rows of "
              "them × @FPG channels */", PIXEL_VECTOR, pixel_tile(e, l).rows, pixel_tile(e, l).group);
     if (pl->pad_off >= 0) emit(e, "@PADDED = %ld,   /* the zero-padded input: acts + B*%ld */", pl->pad_off, pl->pad_off);
-    if (weight_grad_edges(pl)) {
+    DinKind din = din_kind(e, pl);
+    if (din == DIN_OVERLAP || din == DIN_WINDOWS || weight_grad_by_rows(e, pl)) {
+        int nv = din_windows_vectors(e, l), last = (int)((long)l->a.kw * l->in.c - (nv - 1) * e->vlen);
+        emit(e, "@WVL = %d, @NVW = %d, @WRP = %d, @LASTW = %d,   /* a window row's @KW·@IC floats in @NVW vectors of "
+             "@WVL, @LASTW in the last */", e->vlen, nv, nv * e->vlen, last);
+    }
+    if (weight_grad_by_rows(e, pl))
+        emit(e, "@WCB = %d,   /* dL/dweight by window rows: a tile's output channels */", weight_grad_row_channels(e, l));
+    if (weight_grad_edges(e, pl)) {
         EdgeColumns c = edge_columns(l);
         emit(e, "@XL = %ld, @XR = %ld, @NE = %ld,   /* dL/dweight: columns [@XL, @XR) read whole window rows of the "
              "image, the @NE others copies */", c.xl, c.xr, c.ne);
     }
     if (pl->wt_off >= 0 && !wino)
         emit(e, "@WT = %ld,   /* transposed weights, at acts + B*ACT_PER_IMAGE */", pl->wt_off);
-    switch (din_kind(e, pl)) {
+    switch (din) {
     case DIN_ROWS: {
         int ty = din_rows_tile(e, l);
         RowsPlanes g = din_rows_planes(e, l);
@@ -540,22 +573,15 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
         break;
     }
     case DIN_OVERLAP: {
-        int nv = din_windows_vectors(e, l), last = (int)((long)l->a.kw * l->in.c - (nv - 1) * e->vlen);
-        emit(e, "@WVL = %d, @NVW = %d, @WRP = %d, @LASTW = %d, @TXO = %d, @KYG = %d,   /* dL/din: a window row's "
-             "@KW·@IC floats in @NVW vectors of @WVL, @LASTW in the last; tiles of @TXO windows @KW apart, @KYG of "
-             "their rows */", e->vlen, nv, nv * e->vlen, last, din_overlap_tile(e, l), din_overlap_rows(e, l));
+        emit(e, "@TXO = %d, @KYG = %d,   /* dL/din: tiles of @TXO windows @KW apart, @KYG of their rows */",
+             din_overlap_tile(e, l), din_overlap_rows(e, l));
         emit(e, "@OCLS = %ld, @OCLS_FULL = %ld,   /* windows per column class: @OCLS + 1 for the first @OCLS_FULL "
              "classes */", l->out.w / l->a.kw, l->out.w % l->a.kw);
         break;
     }
-    case DIN_WINDOWS: {
-        int nv = din_windows_vectors(e, l);
-        int last = (int)((long)l->a.kw * l->in.c - (nv - 1) * e->vlen);
-        emit(e, "@WVL = %d, @NVW = %d, @WRP = %d, @LASTW = %d, @TXW = %d,   /* dL/din: a window row's @KW·@IC floats "
-             "in @NVW vectors of @WVL, @LASTW in the last; tiles of @TXW windows */", e->vlen, nv, nv * e->vlen, last,
-             conv_pixel_tile(e, nv, l->out.w));
+    case DIN_WINDOWS:
+        emit(e, "@TXW = %d,   /* dL/din: tiles of @TXW windows */", conv_pixel_tile(e, din_windows_vectors(e, l), l->out.w));
         break;
-    }
     case DIN_REDUCE: {
         ConvVec rv = fewest_lanes_vec(e, l->a.n);
         emit(e, "@RVL = %d, @RNV = %d,   /* dL/din: output channels in @RNV vectors of @RVL */", rv.vl, rv.nv);
@@ -608,6 +634,7 @@ static void emit_vector_helpers(Emitter *e, const PlanLayer *pl)
     }
     emit_close(e, NULL);
     emit_blank(e);
+    if (weight_grad_by_rows(e, pl)) return;   /* the load is dL/dweight's tile's, for its earlier sums */
     emit(e, "static inline __attribute__((always_inline)) void %s_load(%s_vf *x, const float *restrict p, const int v)",
          n, n);
     emit_open(e, "{");
@@ -950,13 +977,39 @@ static bool prefetch_next_dout(const Layer *l)
     return l->out.h * l->out.w * l->out.c * 4 >= PREFETCH_DOUT_MIN_BYTES;
 }
 
+/* In dL/dweight's output row y at kernel row ky: a row of padding adds
+ * nothing but to dL/dbias. */
+static void emit_padding_row_skip(Emitter *e)
+{
+    emit(e, "const int iy = y * @SH - @PH + ky * @DH, inside = iy >= 0 && iy < @IH;");
+    emit(e, "if (!inside && !db) continue;   /* a row of padding: it adds to dL/dbias only */");
+}
+
+/* A margin-free dL/dweight tile (weight_grad_edges) reads row iy's window
+ * rows in the image (irow) or, for the columns they cut, in the copies
+ * (erow); from = "" or " + ci0", the tile's first float in a window row. */
+static void emit_window_row_sources(Emitter *e, const char *from)
+{
+    emit(e, "const float *restrict erow = edge + (size_t)(inside ? iy : 0) * @NE * @KW * @IC%s;", from);
+    emit(e, "const float *restrict irow = img + ((size_t)(inside ? iy : 0) * @IW) * @IC%s;", from);
+}
+
+/* ... and at output column x, sp: the window row in the image, a copy, or zeros (a row of padding). */
+static void emit_window_row_at(Emitter *e, const char *from)
+{
+    emit(e, "const float *restrict sp = !inside ? zeros%s   /* the window row at x: in the image, or a copy */", from);
+    emit(e, "                         : x < @XL ? erow + (size_t)x * @KW * @IC");
+    emit(e, "                         : x >= @XR ? erow + (size_t)(@XL + x - @XR) * @KW * @IC");
+    emit(e, "                         : irow + (size_t)(x * @SW - @PW) * @IC;");
+}
+
 static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tail)
 {
     const Layer *l = pl->l;
     const char *n = l->name;
     emit(e, "/* %s: image b's part of dL/dweight for tap (ky,kx) and ct input channels from ci0 (or, with", n);
     emit(e, "   the taps merged, ct (kx, ci) rows from kx·IC + ci = ci0), all output channels: Σ over its");
-    bool edges = weight_grad_edges(pl);
+    bool edges = weight_grad_edges(e, pl);
     if (edges) {
         emit(e, "   output pixels of in[b, y·SH−PH+ky·DH, x·SW−PW+kx, ci] · dout[b,y,x,co] (img: image b's input, edge:");
         emit(e, "   the window rows of its columns x < @XL and ≥ @XR, [@IH][@NE][@KW·@IC], zeros outside the image),");
@@ -993,7 +1046,7 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
     if (l->a.pw) {
         emit(e, "/* the output columns whose windows reach into the image at the taps of these rows (the others");
         emit(e, "   read padding only): all of them for dL/dbias */");
-        if (merge_taps(l))
+        if (conv_merges_taps(l))
             emit(e, "const int kx_lo = ci0 / @IC, kx_hi = (ci0 + ct - 1) / @IC;");
         else
             emit(e, "const int kx_lo = kx, kx_hi = kx;");
@@ -1008,16 +1061,11 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
     emit(e, "%s bias_acc[@WG];", vt);
     emit(e, "for (int v = 0; v < @WG; v++) bias_acc[v] = (%s){0};", vt);
     emit_open(e, "for (int y = 0; y < @OH; y++) {");
-    if (edges || l->a.ph) {
-        emit(e, "const int iy = y * @SH - @PH + ky * @DH, inside = iy >= 0 && iy < @IH;");
-        emit(e, "if (!inside && !db) continue;   /* a row of padding: it adds to dL/dbias only */");
-    }
-    if (edges) {
-        emit(e, "const float *restrict erow = edge + (size_t)(inside ? iy : 0) * @NE * @KW * @IC + ci0;");
-        emit(e, "const float *restrict irow = img + ((size_t)(inside ? iy : 0) * @IW) * @IC + ci0;");
-    } else {
+    if (edges || l->a.ph) emit_padding_row_skip(e);
+    if (edges)
+        emit_window_row_sources(e, " + ci0");
+    else
         emit(e, "const float *restrict srow = img + (((size_t)y * @SH + (size_t)ky * @DH) * @SRC_W + (size_t)kx * @DW) * @IC + ci0;");
-    }
     emit(e, "const float *restrict grow = dout + ((size_t)b * @OH + y) * @OW * @OC;");
     emit_open(e, "for (int x = x_lo; x < x_hi; x++) {");
     if (dout_tail) {
@@ -1035,12 +1083,7 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
         emit(e, "for (int v = g; v < g + @WG; v++)");
         emit(e, "    if (v * @VL %% 16 == 0) __builtin_prefetch(grow + (size_t)@OH * @OW * @OC + (size_t)x * @OC + v * @VL);");
     }
-    if (edges) {
-        emit(e, "const float *restrict sp = !inside ? zeros + ci0   /* the window row at x: in the image, or a copy */");
-        emit(e, "                         : x < @XL ? erow + (size_t)x * @KW * @IC");
-        emit(e, "                         : x >= @XR ? erow + (size_t)(@XL + x - @XR) * @KW * @IC");
-        emit(e, "                         : irow + (size_t)(x * @SW - @PW) * @IC;");
-    }
+    if (edges) emit_window_row_at(e, " + ci0");
     snprintf(vec, sizeof vec, "*(const %s *)(gp + (g + v) * @VL)", vt);
     emit_tile_update(e, vt, "@WG", vec, "ct", edges ? "sp[t]" : "srow[(size_t)x * @SW * @IC + t]");
     emit(e, "if (db)");
@@ -1094,10 +1137,10 @@ static long weight_grad_bias_task(const Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     long ct = weight_grad_rows(e, pl), rows = weight_grad_row_count(l), blocks = (rows + ct - 1) / ct;
-    long taps = merge_taps(l) ? 1 : l->a.kw;
+    long taps = conv_merges_taps(l) ? 1 : l->a.kw;
     for (long r = 0; r < l->a.kh * taps * blocks; r++) {
         long ky = r / (taps * blocks), r0 = r % blocks * ct;
-        long kx_lo = merge_taps(l) ? r0 / l->in.c : r / blocks % taps, kx_hi = merge_taps(l) ? (r0 + ct - 1) / l->in.c : kx_lo;
+        long kx_lo = conv_merges_taps(l) ? r0 / l->in.c : r / blocks % taps, kx_hi = conv_merges_taps(l) ? (r0 + ct - 1) / l->in.c : kx_lo;
         if (r0 + ct <= rows && weight_grad_tile_whole(l, ky, kx_lo, kx_hi)) return r;
     }
     return 0;
@@ -1107,7 +1150,7 @@ static long weight_grad_bias_task(const Emitter *e, const PlanLayer *pl)
  * rows of an image (weight_grad_edges), or its zero-padded copy. */
 static void emit_weight_grad_thread_buffer(Emitter *e, const PlanLayer *pl)
 {
-    if (weight_grad_edges(pl))
+    if (weight_grad_edges(e, pl))
         emit(e, "float edge[@IH * @NE * @KW * @IC];   /* this thread's cut window rows of image `have` */");
     else if (pl->margin_free)
         emit(e, "float img[@SRC_H * @SRC_W * @IC] __attribute__((aligned(64)));   /* this thread's padded copy of image `have` */");
@@ -1119,7 +1162,7 @@ static void emit_weight_grad_thread_buffer(Emitter *e, const PlanLayer *pl)
  * task of it copies; or the thread's padded copy, made by that task. */
 static void emit_weight_grad_image(Emitter *e, const PlanLayer *pl)
 {
-    if (weight_grad_edges(pl)) {
+    if (weight_grad_edges(e, pl)) {
         emit(e, "const float *restrict img = src + (size_t)b * @IH * @IW * @IC;");
         emit_open(e, "if (b != have) {   /* the thread's first task of image b: its cut window rows, zeros outside */");
         emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
@@ -1158,7 +1201,7 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     const char *n = l->name;
-    bool merged = merge_taps(l);
+    bool merged = conv_merges_taps(l);
     long rows = weight_grad_row_count(l);
     int ct = weight_grad_rows(e, pl);
     if (merged) {
@@ -1196,7 +1239,7 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
         emit(e, "float *restrict dw = wg + ((size_t)(%s) * ROWS + r0) * @OC;", tap(l));
     }
     /* the bias task is a tile of @CT rows; each call site inlines its own copy */
-    const char *otherwise = "", *with = weight_grad_edges(pl) ? "edge, " : "";
+    const char *otherwise = "", *with = weight_grad_edges(e, pl) ? "edge, " : "";
     if (l->a.bias) {
         emit(e, "float *restrict db = g == 0 ? dbias : wg + WFLOATS;");
         emit(e, "if (r == %ld) %s_weight_grad_tile(img, %sdout, dw, b, c->batch, k == 0, ky, kx, r0, @CT, db);", bias_task, n, with);
@@ -1214,6 +1257,130 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
     emit(e, "#pragma omp barrier");
     emit_grad_chunks_add(e, "dweight", "part", "WFLOATS", "(WFLOATS + BIAS)");
     if (l->a.bias) emit_grad_chunks_add(e, "dbias", "(part + WFLOATS)", "BIAS", "(WFLOATS + BIAS)");
+    emit_close(e, NULL);
+}
+
+/* By window rows (weight_grad_by_rows): image b's part of dL/dweight at one ky
+ * for a block of output channels; the lanes past the window row (@WRP −
+ * @KW·@IC) load zeros and are never stored. */
+static void emit_weight_grad_row_tile(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    const char *n = l->name;
+    emit(e, "/* %s: image b's part of dL/dweight at kernel row ky for the cb output channels from co0, in vectors", n);
+    emit(e, "   over a window row's @KW·@IC floats (lanes kx·@IC + ci): Σ over output pixels of the window row at");
+    emit(e, "   (y·SH − PH + ky·DH, x·SW − PW) · dout[b,y,x,co] (img: image b's input; edge: the window rows of its");
+    emit(e, "   columns x < @XL and ≥ @XR, [@IH][@NE][@KW·@IC], zeros outside the image), into sums[co − co0][@WRP],");
+    emit(e, "   stored for the first image of its chunk (first) and added for the others; db: NULL, or dL/dbias");
+    emit(e, "   from co0, summed the same way */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_row_tile(const float *restrict img,", n);
+    emit(e, "    const float *restrict edge, const float *restrict dout, float *restrict sums, const int b, const int first,");
+    emit(e, "    const int ky, const int co0, const int cb, float *restrict db)");
+    emit_open(e, "{");
+    emit_padding_zeros(e, "@KW * @IC", "a window row");
+    emit_tile_begin(e, "cnn_vf", "@WCB", "cb", "@NVW");
+    emit(e, "cnn_vf bias_acc = {0};");
+    emit_open(e, "for (int y = 0; y < @OH; y++) {");
+    emit_padding_row_skip(e);
+    emit_window_row_sources(e, "");
+    emit(e, "const float *restrict grow = dout + ((size_t)b * @OH + y) * @OW * @OC + co0;");
+    emit_open(e, "for (int x = 0; x < @OW; x++) {");
+    emit_window_row_at(e, "");
+    emit(e, "const float *restrict gp = grow + (size_t)x * @OC;");
+    emit(e, "cnn_vf w[@NVW];");
+    emit(e, "for (int v = 0; v < @NVW - 1; v++) w[v] = *(const cnn_vf *)(sp + v * @WVL);");
+    emit(e, "cnn_load_lanes(&w[@NVW - 1], sp + (@NVW - 1) * @WVL, @WVL, @LASTW);   /* the row's last @LASTW floats */");
+    emit(e, "for (int v = 0; v < @NVW; v++) cnn_in_register(w[v]);   /* loaded once, not again by each FMA */");
+    emit_open(e, "for (int t = 0; t < cb; t++) {");
+    emit(e, "const float s = gp[t];");
+    emit(e, "for (int v = 0; v < @NVW; v++) acc[t][v] += s * w[v];");
+    emit_close(e, "t");
+    emit_open(e, "if (db) {");
+    emit(e, "cnn_vf d;");
+    emit(e, "cnn_load_lanes(&d, gp, @WVL, cb);");
+    emit(e, "bias_acc += d;");
+    emit_close(e, NULL);
+    emit_close(e, "x");
+    emit_close(e, "y");
+    emit_open(e, "if (db) {");
+    emit_open(e, "if (!first) {");
+    emit(e, "cnn_vf before;");
+    emit(e, "cnn_load_lanes(&before, db, @WVL, cb);");
+    emit(e, "bias_acc += before;");
+    emit_close(e, NULL);
+    emit(e, "cnn_store_lanes(db, &bias_acc, @WVL, cb);");
+    emit_close(e, NULL);
+    emit(e, "if (!first)");
+    emit(e, "    for (int t = 0; t < cb; t++)");
+    emit(e, "        for (int v = 0; v < @NVW; v++) acc[t][v] += *(const cnn_vf *)(sums + (size_t)t * @WRP + v * @WVL);");
+    emit(e, "for (int t = 0; t < cb; t++)");
+    emit(e, "    for (int v = 0; v < @NVW; v++) *(cnn_vf *)(sums + (size_t)t * @WRP + v * @WVL) = acc[t][v];");
+    emit_close(e, NULL);
+    emit_blank(e);
+}
+
+/* The kernel row whose output rows all read the image (no padding row), so
+ * that its tasks, which also sum dL/dbias, skip nothing; 0 where none does. */
+static long weight_grad_row_bias_ky(const Layer *l)
+{
+    const LayerArgs *a = &l->a;
+    for (long ky = 0; ky < a->kh; ky++)
+        if (ky * a->dh - a->ph >= 0 && (l->out.h - 1) * a->sh - a->ph + ky * a->dh < l->in.h) return ky;
+    return 0;
+}
+
+/* By window rows: the tasks as emit_weight_grad_tiled's, of (chunk, ky, block
+ * of @WCB output channels); every chunk's sums at @WPART, then added in chunk
+ * order as they are turned into [ky][kx][ci][co]. */
+static void emit_weight_grad_by_rows(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    const char *n = l->name;
+    long bias_ky = weight_grad_row_bias_ky(l);
+    emit(e, "/* dL/dweight by window rows: tasks of (chunk of the batch, ky, block of @WCB output channels), image by");
+    emit(e, "   image; a thread keeps its tasks for every image, so each is summed in a fixed order.  Chunk g's sums");
+    emit(e, "   [@KH][@OC][@WRP] at part + g·SUMS, chunks 1 …'s dL/dbias after them */");
+    emit(e, "enum { BLOCKS = (@OC + @WCB - 1) / @WCB, TASKS = @KH * BLOCKS, SUMS = @KH * @OC * @WRP, BIAS = @OC };");
+    emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
+    if (l->a.bias) emit(e, "float *restrict dbias = c->grads + @BIAS;   /* summed by each chunk's tasks at ky = %ld */", bias_ky);
+    emit(e, "float *restrict part = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WPART;");
+    emit(e, "const int per_chunk = cnn_chunk_first(c->batch, 1);   /* chunk 0 is the largest */");
+    emit(e, "#pragma omp parallel");
+    emit_open(e, "{");
+    emit_weight_grad_thread_buffer(e, pl);
+    emit_open(e, "for (int k = 0; k < per_chunk; k++) {");
+    emit(e, "#pragma omp for schedule(static) nowait");
+    emit_open(e, "for (int task = 0; task < CNN_GRAD_CHUNKS * TASKS; task++) {");
+    emit(e, "const int g = task / TASKS, r = task %% TASKS, b = cnn_chunk_first(c->batch, g) + k;");
+    emit(e, "if (b >= cnn_chunk_first(c->batch, g + 1)) continue;   /* this chunk has fewer images */");
+    emit_weight_grad_image(e, pl);
+    emit(e, "const int ky = r / BLOCKS, co0 = r %% BLOCKS * @WCB;");
+    emit(e, "float *restrict sums = part + (size_t)g * SUMS + ((size_t)ky * @OC + co0) * @WRP;");
+    if (l->a.bias)
+        emit(e, "float *restrict db = ky != %ld ? NULL : (g == 0 ? dbias : part + CNN_GRAD_CHUNKS * SUMS + (size_t)(g - 1) * "
+             "BIAS) + co0;", bias_ky);
+    else
+        emit(e, "float *restrict db = NULL;");
+    if (l->a.n % weight_grad_row_channels(e, l) == 0) {
+        emit(e, "%s_weight_grad_row_tile(img, edge, dout, sums, b, k == 0, ky, co0, @WCB, db);", n);
+    } else {
+        emit(e, "if (co0 + @WCB <= @OC) %s_weight_grad_row_tile(img, edge, dout, sums, b, k == 0, ky, co0, @WCB, db);", n);
+        emit(e, "else %s_weight_grad_row_tile(img, edge, dout, sums, b, k == 0, ky, co0, @OC %% @WCB, db);", n);
+    }
+    emit_close(e, "task");
+    emit_close(e, "k");
+    emit(e, "#pragma omp barrier");
+    emit(e, "#pragma omp for schedule(static)");
+    emit_open(e, "for (int i = 0; i < @KH * @KW * @IC; i++) {   /* dL/dweight's row (ky, kx, ci): the chunks' sums in order */");
+    emit(e, "const int ky = i / (@KW * @IC), j = i %% (@KW * @IC);");
+    emit_open(e, "for (int co = 0; co < @OC; co++) {");
+    emit(e, "const size_t at = ((size_t)ky * @OC + co) * @WRP + j;");
+    emit(e, "float s = part[at];");
+    emit(e, "for (int g = 1; g < CNN_GRAD_CHUNKS && cnn_chunk_first(c->batch, g) < c->batch; g++) s += part[(size_t)g * SUMS + at];");
+    emit(e, "dweight[(size_t)i * @OC + co] = s;");
+    emit_close(e, "co");
+    emit_close(e, "i");
+    if (l->a.bias) emit_grad_chunks_add(e, "dbias", "(part + CNN_GRAD_CHUNKS * SUMS)", "BIAS", "BIAS");
     emit_close(e, NULL);
 }
 
@@ -1734,6 +1901,7 @@ static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer 
 {
     bool wino = emit_conv_winograd(e, pl);
     if (wino) emit_conv_winograd_weight_grad_kernels(e, pl);
+    else if (weight_grad_by_rows(e, pl)) emit_weight_grad_row_tile(e, pl);
     else emit_weight_grad_tile(e, pl, !strcmp(pl->out_buf, p->output_buf));
     switch (din_kind(e, pl)) {
     case DIN_WINOGRAD: emit_conv_winograd_din_kernels(e, pl); break;
@@ -1751,11 +1919,9 @@ static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer 
     } else {
         emit(e, "const float *restrict src = in;");
     }
-    if (wino) {
-        emit_conv_winograd_weight_grad(e, pl);   /* and dL/dbias */
-    } else {
-        emit_weight_grad_tiled(e, pl);   /* and dL/dbias */
-    }
+    if (wino) emit_conv_winograd_weight_grad(e, pl);   /* and dL/dbias */
+    else if (weight_grad_by_rows(e, pl)) emit_weight_grad_by_rows(e, pl);
+    else emit_weight_grad_tiled(e, pl);
     switch (din_kind(e, pl)) {
     case DIN_WINOGRAD: emit_conv_winograd_din(e, pl); break;
     case DIN_ROWS: emit_din_rows(e, pl); break;

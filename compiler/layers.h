@@ -65,6 +65,18 @@ static inline long padded_in_floats(const Layer *l)
     return (l->in.h + 2L * l->a.ph) * (l->in.w + 2L * l->a.pw) * l->in.c;
 }
 
+/* A conv whose taps along a row read consecutive floats (no column dilation,
+ * no flip: its taps would go backwards in the weights): a window row at an
+ * output pixel, taps kx = 0 … KW−1 over every input channel, is the KW·IC
+ * floats from its first column, in (kx, ci) order, as dL/dweight's rows (kx,
+ * ci) of one ky are in [ky][kx][ci][co].  dL/dweight's tiles then run over
+ * kx·IC + ci together (a first layer's 5 taps × 1 channel make one tile of 5,
+ * not five of 1), or in vectors over them (emit_conv_tiled.c). */
+static inline bool conv_merges_taps(const Layer *l)
+{
+    return l->a.dw == 1 && !l->a.flip;
+}
+
 /* How a layer kind reads its positional argument. */
 typedef enum PosArg {
     POS_NONE,               /* relu */

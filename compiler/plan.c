@@ -219,8 +219,17 @@ static void plan_conv_scratch(Planner *pl, PlanLayer *q)
     /* dL/dweight's chunks past the first (PLAN_GRAD_CHUNKS): direct weights or Winograd's M, and bias */
     long wsum = (long)l->a.kh * l->a.kw * l->in.c * l->a.n;
     if (wino > wsum) wsum = wino;
+    long part = (PLAN_GRAD_CHUNKS - 1) * (wsum + l->a.n);
+    /* or, by window rows, every chunk's sums [KH][OC][a window row in whole vectors], then dL/dbias's;
+       where a window row fills 16-float vectors better than the output channels do (needed for the
+       emitter to take it, whatever vectors the channels get) */
+    long row = (long)l->a.kw * l->in.c, v = PLAN_ROW_VECTOR;
+    long row_lanes = (row + v - 1) / v * v, oc_lanes = (l->a.n + v - 1) / v * v;
+    q->rows_fit = q->margin_free && conv_merges_taps(l) && row <= v * PLAN_ROW_VECTORS && row * oc_lanes > l->a.n * row_lanes;
+    long rows = PLAN_GRAD_CHUNKS * (long)l->a.kh * l->a.n * row_lanes + (PLAN_GRAD_CHUNKS - 1) * l->a.n;
+    if (q->rows_fit && rows > part) part = rows;
     q->wpart_off = p->act_fixed;
-    p->act_fixed += (PLAN_GRAD_CHUNKS - 1) * (wsum + l->a.n);
+    p->act_fixed += part;
     if (l->a.n % 16 != 0) {   /* room for any vector width the emitter picks: 8 or 16 */
         long ocp = (l->a.n + 15) / 16 * 16;
         q->wpad_off = p->act_fixed;

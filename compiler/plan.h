@@ -39,6 +39,10 @@ enum { PLAN_FC_DIN_TRANSPOSED = 32 };
  * chunks do not depend on the thread count, so neither do the sums. */
 enum { PLAN_GRAD_CHUNKS = 2 };
 
+/* dL/dweight by window rows (emit_conv_tiled.c): a window row's KW·IC floats in
+ * vectors of up to PLAN_ROW_VECTOR, at most PLAN_ROW_VECTORS of them. */
+enum { PLAN_ROW_VECTOR = 16, PLAN_ROW_VECTORS = 4 };
+
 typedef struct PlanTensor {
     const char *name;          /* conv1.weight */
     bool trainable;            /* false: batchnorm running statistics */
@@ -89,6 +93,8 @@ typedef struct PlanLayer {
     bool din_gather;           /* conv: dL/din gathered per input pixel (stride 1, emit_conv_tiled.c) */
     bool pixels_fit;           /* conv whose forward may run in vectors over output pixels */
     bool margin_free;          /* conv with padding whose kernels test the edges: no padded copy */
+    bool rows_fit;             /* margin_free conv whose dL/dweight may run in vectors over window rows
+                                  (plan_conv_scratch): wpart_off then has room for every chunk's sums */
     bool bwd_reads_in, bwd_reads_out;  /* what its backward pass reads besides dL/dout */
     bool need_din;             /* false for the first layer: no one wants dLoss/dx */
 } PlanLayer;

@@ -37,6 +37,9 @@ ref-test: $(REF_BIN) $(B)/cnnc $(B)/libcnnrt.a
 	@# the assignment's 20 channels in 3 × 8 or 2 × 16 (compiler/emit.c: host_halves_16_float_fmas)
 	CNNC_HALVED16=1 $(REF_BIN) $(abspath $(REF_DIR))-b37 $(abspath $(B)/cnnc)
 	CNNC_HALVED16=0 $(REF_BIN) $(abspath $(REF_DIR))-b37 $(abspath $(B)/cnnc)
+	@# and with 16-float vectors whatever this host has: the assignment's conv2 and maxpool-tiling-relu's
+	@# take dL/dweight by window rows only then (emit_conv_tiled.c: weight_grad_by_rows)
+	CNNC_VLEN=16 $(REF_BIN) $(abspath $(REF_DIR))-b37 $(abspath $(B)/cnnc)
 	@# a batch of 1: dL/dweight's second chunk of images is empty (plan.h PLAN_GRAD_CHUNKS),
 	@# for the direct kernels and Winograd
 	@rm -rf $(REF_DIR)-b1
