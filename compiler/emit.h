@@ -59,8 +59,12 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl);
  * of an image, and the mask of a relu before the conv on dL/din (see there). */
 void emit_conv_copy_into_margins(Emitter *e, const char *dst, const char *src, const char *h, const char *w,
                                  const char *ch, const char *bh, const char *bw, const char *top, const char *left);
-void emit_conv_relu_mask(Emitter *e, const char *dst, const char *ix, const char *count);
-void emit_conv_relu_mask_image(Emitter *e);
+void emit_conv_relu_mask(Emitter *e, const PlanLayer *pl, const char *dst, const char *ix, const char *count);
+void emit_conv_relu_mask_image(Emitter *e, const PlanLayer *pl);
+/* A margin-free conv's dL/dweight: the thread's zero-padded copy img of image `have`, declared, and
+ * made by the thread's first task of image b. */
+void emit_conv_thread_copy_buffer(Emitter *e);
+void emit_conv_thread_copy(Emitter *e);
 /* A conv forward's `for b` over the batch, opened, each image first copied into its padded buffer. */
 void emit_conv_forward_batch_loop(Emitter *e, const PlanLayer *pl);
 /* emit_conv_winograd.c: 3×3 stride-1 convs by Winograd F(2×2,3×3), where plan.c

@@ -1150,11 +1150,18 @@ static long weight_grad_bias_task(const Emitter *e, const PlanLayer *pl)
  * rows of an image (weight_grad_edges), or its zero-padded copy. */
 static void emit_weight_grad_thread_buffer(Emitter *e, const PlanLayer *pl)
 {
-    if (weight_grad_edges(e, pl))
+    if (weight_grad_edges(e, pl)) {
         emit(e, "float edge[@IH * @NE * @KW * @IC];   /* this thread's cut window rows of image `have` */");
-    else if (pl->margin_free)
-        emit(e, "float img[@SRC_H * @SRC_W * @IC] __attribute__((aligned(64)));   /* this thread's padded copy of image `have` */");
-    if (pl->margin_free) emit(e, "int have = -1;");
+        emit(e, "int have = -1;");
+    } else if (pl->margin_free) {
+        emit_conv_thread_copy_buffer(e);
+    }
+}
+
+void emit_conv_thread_copy_buffer(Emitter *e)
+{
+    emit(e, "float img[@SRC_H * @SRC_W * @IC] __attribute__((aligned(64)));   /* this thread's padded copy of image `have` */");
+    emit(e, "int have = -1;");
 }
 
 /* In a dL/dweight task, image b's source img: its padded copy in acts; or,
@@ -1177,16 +1184,21 @@ static void emit_weight_grad_image(Emitter *e, const PlanLayer *pl)
         emit(e, "have = b;");
         emit_close(e, NULL);
     } else if (pl->margin_free) {
-        emit_open(e, "if (b != have) {   /* the thread's first task of image b: its copy with zero margins, in cache */");
-        emit(e, "const float *restrict from = src + (size_t)b * @IH * @IW * @IC;");
-        emit(e, "if (have < 0) memset(img, 0, sizeof img);   /* the margins, once: the copies write only the middle */");
-        emit(e, "for (int y = 0; y < @IH; y++)");
-        emit(e, "    cnn_copy_floats(img + ((size_t)(y + @PH) * @SRC_W + @PW) * @IC, from + (size_t)y * @IW * @IC, @IW * @IC);");
-        emit(e, "have = b;");
-        emit_close(e, NULL);
+        emit_conv_thread_copy(e);
     } else {
         emit(e, "const float *restrict img = src + (size_t)b * @SRC_H * @SRC_W * @IC;");
     }
+}
+
+void emit_conv_thread_copy(Emitter *e)
+{
+    emit_open(e, "if (b != have) {   /* the thread's first task of image b: its copy with zero margins, in cache */");
+    emit(e, "const float *restrict from = src + (size_t)b * @IH * @IW * @IC;");
+    emit(e, "if (have < 0) memset(img, 0, sizeof img);   /* the margins, once: the copies write only the middle */");
+    emit(e, "for (int y = 0; y < @IH; y++)");
+    emit(e, "    cnn_copy_floats(img + ((size_t)(y + @PH) * @SRC_W + @PW) * @IC, from + (size_t)y * @IW * @IC, @IW * @IC);");
+    emit(e, "have = b;");
+    emit_close(e, NULL);
 }
 
 /* Images outermost, so each image's input and dL/dout are read from cache by
@@ -1483,21 +1495,26 @@ static void emit_input_grad_tile(Emitter *e, const PlanLayer *pl)
 /* plan.c's relu_mask: the relu before this conv does not keep its output for
  * backward, since our padded input copy holds it; dL/din of `count` floats
  * at dst, input pixels from (iy, ix) of image b, is zeroed where it is not > 0. */
-void emit_conv_relu_mask(Emitter *e, const char *dst, const char *ix, const char *count)
+void emit_conv_relu_mask(Emitter *e, const PlanLayer *pl, const char *dst, const char *ix, const char *count)
 {
-    emit(e, "/* the relu before: dL/d(its input) is 0 where its output, our padded input, is not > 0 */");
-    emit(e, "const float *restrict mask = padded + (((size_t)b * @SRC_H + iy + @PH) * @SRC_W + %s + @PW) * @IC;", ix);
+    if (pl->pad_off < 0) {   /* margin-free: the input itself */
+        emit(e, "/* the relu before: dL/d(its input) is 0 where its output, our input, is not > 0 */");
+        emit(e, "const float *restrict mask = in + (((size_t)b * @IH + iy) * @IW + %s) * @IC;", ix);
+    } else {
+        emit(e, "/* the relu before: dL/d(its input) is 0 where its output, our padded input, is not > 0 */");
+        emit(e, "const float *restrict mask = padded + (((size_t)b * @SRC_H + iy + @PH) * @SRC_W + %s + @PW) * @IC;", ix);
+    }
     emit(e, "#pragma omp simd");
     emit(e, "for (int i = 0; i < %s; i++) %s[i] = mask[i] > 0.0f ? %s[i] : 0.0f;", count, dst, dst);
 }
 
 /* The same over image b's whole dL/din, row by row (the paths that write an
  * image's dL/din before they can mask it). */
-void emit_conv_relu_mask_image(Emitter *e)
+void emit_conv_relu_mask_image(Emitter *e, const PlanLayer *pl)
 {
     emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
     emit(e, "float *restrict prow = din + ((size_t)b * @IH + iy) * @IW * @IC;");
-    emit_conv_relu_mask(e, "prow", "0", "@IW * @IC");
+    emit_conv_relu_mask(e, pl, "prow", "0", "@IW * @IC");
     emit_close(e, "iy");
 }
 
@@ -1559,7 +1576,7 @@ static void emit_din_reduce(Emitter *e, const PlanLayer *pl)
     emit_open(e, "for (int ix = 0; ix < @IW; ix++) {");
     emit(e, "float *restrict pd = din + (((size_t)b * @IH + iy) * @IW + ix) * @IC;");
     emit(e, "%s_input_grad_pixel(g, weight, pd, iy, ix);", n);
-    if (pl->relu_mask) emit_conv_relu_mask(e, "pd", "ix", "@IC");
+    if (pl->relu_mask) emit_conv_relu_mask(e, pl, "pd", "ix", "@IC");
     emit_close(e, "ix");
     emit_close(e, "iy");
     emit_close(e, "b");
@@ -1588,7 +1605,7 @@ static void emit_din_gather(Emitter *e, const PlanLayer *pl)
     emit(e, "for (; ix + @TXI <= @IW; ix += @TXI) %s_input_grad_tile(dpad, wt, prow + (size_t)ix * @IC, iy, ix, @TXI);",
          name);
     emit(e, "if (ix < @IW) %s_input_grad_tile(dpad, wt, prow + (size_t)ix * @IC, iy, ix, @IW %% @TXI);", name);
-    if (pl->relu_mask) emit_conv_relu_mask(e, "prow", "0", "@IW * @IC");
+    if (pl->relu_mask) emit_conv_relu_mask(e, pl, "prow", "0", "@IW * @IC");
     emit_close(e, "iy");
     emit_close(e, "b");
 }
@@ -1693,7 +1710,7 @@ static void emit_din_rows(Emitter *e, const PlanLayer *pl)
     } else {
         emit_close(e, NULL);
     }
-    if (pl->relu_mask) emit_conv_relu_mask_image(e);
+    if (pl->relu_mask) emit_conv_relu_mask_image(e, pl);
     emit_close(e, "b");
 }
 
@@ -1893,7 +1910,7 @@ static void emit_din_overlap(Emitter *e, const PlanLayer *pl)
     emit_close(e, "r");
     emit_close(e, "ky0");
     emit_close(e, "oy");
-    if (pl->relu_mask) emit_conv_relu_mask_image(e);
+    if (pl->relu_mask) emit_conv_relu_mask_image(e, pl);
     emit_close(e, "b");
 }
 

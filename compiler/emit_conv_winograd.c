@@ -153,9 +153,10 @@ static bool dir_fits(const Emitter *e, const WinoDir *d, const Layer *l)
     return wino_tx(e, d, l) >= WINO_MIN_TILE && wino_stack_bytes(e, d, l) <= WINO_STACK_MAX_BYTES;
 }
 
-static WinoDir wino_forward(const Layer *l, const WinoAlgo *w)
+/* The forward reads the image in place where the plan keeps no padded copy (margin_free). */
+static WinoDir wino_forward(const PlanLayer *pl, const WinoAlgo *w)
 {
-    return (WinoDir){"WF", "forward", l->in.c, l->a.n, w, false};   /* the padded copy dL/dweight keeps */
+    return (WinoDir){"WF", "forward", pl->l->in.c, pl->l->a.n, w, pl->margin_free};
 }
 
 /* dL/din reads dL/dout in place: a copy with zero margins (a thread's stack buffer of 148 KiB for
@@ -168,7 +169,7 @@ static WinoDir wino_input_grad(const Layer *l, const WinoAlgo *w)
 static bool algo_fits(const Emitter *e, const PlanLayer *pl, const WinoAlgo *w)
 {
     if (pl->wino_m < w->m) return false;   /* plan.c: the options allow it and m divides the output */
-    WinoDir f = wino_forward(pl->l, w), d = wino_input_grad(pl->l, w);
+    WinoDir f = wino_forward(pl, w), d = wino_input_grad(pl->l, w);
     return dir_fits(e, &f, pl->l) && (!pl->need_din || dir_fits(e, &d, pl->l));
 }
 
@@ -201,12 +202,12 @@ void emit_conv_winograd_constants(Emitter *e, const PlanLayer *pl)
 {
     const Layer *l = pl->l;
     const WinoAlgo *w = wino_algo(e, pl);
-    WinoDir f = wino_forward(l, w), d = wino_input_grad(l, w);
+    WinoDir f = wino_forward(pl, w), d = wino_input_grad(l, w);
     emit(e, "@WINO = %ld,   /* Winograd F(%d×%d,3×3): transformed weights [%ld][..][..], at acts + B*ACT_PER_IMAGE */",
          pl->wino_off, w->m, w->m, wino_points(w));
     emit(e, "@TILES_W = %ld, @TILES = %ld,   /* %d×%d output blocks per row, per image */", l->out.w / w->m,
          wino_tiles(w, l), w->m, w->m);
-    emit_dir_constants(e, &f, l, l->in.h + 2, l->in.w + 2);
+    emit_dir_constants(e, &f, l, l->in.h + (f.margin_free ? 0 : 2), l->in.w + (f.margin_free ? 0 : 2));
     if (pl->need_din) emit_dir_constants(e, &d, l, l->out.h, l->out.w);
 }
 
@@ -391,7 +392,11 @@ static void emit_output_transform(Emitter *e, const PlanLayer *pl, const WinoDir
     emit_open(e, "for (int t = 0; t < nt; t++) {");
     emit(e, "const int ty = (t0 + t) / @TILES_W, tx = (t0 + t) %% @TILES_W;");
     emit(e, "float *restrict o = dst + ((size_t)%d * ty * @OW + %d * tx) * @%s_CO;", m, m, k);
-    if (mask)
+    /* the mask: the relu's output, our padded input or (margin-free) the input itself */
+    const char *mask_w = pl->margin_free ? "@IW" : "@SRC_W";
+    if (mask && pl->margin_free)
+        emit(e, "const float *restrict q = mask + ((size_t)%d * ty * @IW + %d * tx) * @%s_CO;", m, m, k);
+    else if (mask)
         emit(e, "const float *restrict q = mask + ((size_t)(%d * ty + @PH) * @SRC_W + %d * tx + @PW) * @%s_CO;", m, m, k);
     emit_open(e, "for (int v = 0; v < @%s_NV; v++) {", k);
     emit(e, "%s_vf m[%d][%d], z[%d][%d], y[%d];", n, wn, wn, m, wn, m);
@@ -411,8 +416,8 @@ static void emit_output_transform(Emitter *e, const PlanLayer *pl, const WinoDir
     }
     if (mask) {
         emit(e, "for (int j = 0; j < %d; j++)", m);
-        emit(e, "    y[j] = (%s_vf)((%s_vi)y[j] & (*(const %s_vf *)(q + ((size_t)a * @SRC_W + j) * @%s_CO + v * @VL) > 0.0f));",
-             n, n, n, k);
+        emit(e, "    y[j] = (%s_vf)((%s_vi)y[j] & (*(const %s_vf *)(q + ((size_t)a * %s + j) * @%s_CO + v * @VL) > 0.0f));",
+             n, n, n, mask_w, k);
     }
     emit(e, "for (int j = 0; j < %d; j++) *(%s_vf *)(o + ((size_t)a * @OW + j) * @%s_CO + v * @VL) = y[j];", m, n, k);
     emit_close(e, "a");
@@ -490,7 +495,7 @@ static void emit_direction(Emitter *e, const PlanLayer *pl, const WinoDir *d, bo
 void emit_conv_winograd_forward_kernels(Emitter *e, const PlanLayer *pl)
 {
     const WinoAlgo *w = wino_algo(e, pl);
-    WinoDir f = wino_forward(pl->l, w);
+    WinoDir f = wino_forward(pl, w);
     emit_weight_transform(e, pl, w);
     emit_direction(e, pl, &f, true);
 }
@@ -502,7 +507,7 @@ void emit_conv_winograd_din_kernels(Emitter *e, const PlanLayer *pl)
     emit_direction(e, pl, &d, false);
 }
 
-/* Inside conv_forward, after the padded copy (src): every image. */
+/* Inside conv_forward: every image, from src (its padded copy, or margin-free the input itself). */
 void emit_conv_winograd_forward(Emitter *e, const PlanLayer *pl)
 {
     const char *n = pl->l->name;
@@ -511,8 +516,8 @@ void emit_conv_winograd_forward(Emitter *e, const PlanLayer *pl)
     emit(e, "float *restrict u = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WINO;");
     emit(e, "%s_winograd_weights(weight, u, 0);", n);
     emit_conv_forward_batch_loop(e, pl);
-    emit(e, "%s_forward_winograd(src + (size_t)b * @SRC_H * @SRC_W * @IC, u, bias, out + (size_t)b * @OH * @OW * @OC);",
-         n);
+    emit(e, "%s_forward_winograd(src + (size_t)b * %s * @IC, u, bias, out + (size_t)b * @OH * @OW * @OC);", n,
+         pl->margin_free ? "@IH * @IW" : "@SRC_H * @SRC_W");
     emit_close(e, "b");
 }
 
@@ -527,8 +532,11 @@ void emit_conv_winograd_din(Emitter *e, const PlanLayer *pl)
     emit(e, "float *restrict u = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WINO;");
     emit(e, "%s_winograd_weights(c->params + @WEIGHT, u, 1);", n);
     emit_batch_loop(e);
+    const char *mask = !pl->relu_mask ? "NULL"
+                       : pl->margin_free ? "in + (size_t)b * @IH * @IW * @IC"   /* the relu's output: our input */
+                       : "padded + (size_t)b * @SRC_H * @SRC_W * @IC";
     emit(e, "%s_input_grad_winograd(dout + (size_t)b * @OH * @OW * @OC, u, %s, din + (size_t)b * @IH * @IW * @IC);", n,
-         pl->relu_mask ? "padded + (size_t)b * @SRC_H * @SRC_W * @IC" : "NULL");
+         mask);
     emit_close(e, "b");
 }
 
@@ -735,6 +743,7 @@ void emit_conv_winograd_weight_grad(Emitter *e, const PlanLayer *pl)
     emit_open(e, "{");
     emit(e, "float V[%d * @WW_VROW] __attribute__((aligned(64)));   /* this thread's, on its stack */", wn);
     emit(e, "float E[%d * @WW_EROW] __attribute__((aligned(64)));", wn);
+    if (pl->margin_free) emit_conv_thread_copy_buffer(e);
     emit_open(e, "for (int k = 0; k < per_chunk; k++) {   /* images outermost: each is read from cache by every task */");
     emit(e, "#pragma omp for schedule(static) nowait   /* the same tasks for every k: one owner per row of M */");
     emit_open(e, "for (int task = 0; task < CNN_GRAD_CHUNKS * %d; task++) {", wn);
@@ -742,14 +751,17 @@ void emit_conv_winograd_weight_grad(Emitter *e, const PlanLayer *pl)
     emit(e, "if (b >= cnn_chunk_first(c->batch, g + 1)) continue;   /* this chunk has fewer images */");
     emit(e, "float *restrict mg = g == 0 ? m : part + (size_t)(g - 1) * (MFLOATS + BIAS);");
     emit(e, "float *restrict dbg = dbias == NULL || g == 0 ? dbias : mg + MFLOATS;");
-    emit(e, "const float *restrict img = src + (size_t)b * @SRC_H * @SRC_W * @IC;");
+    /* image b: its padded copy, kept by forward or (margin-free) made on the thread's stack */
+    const char *image = pl->margin_free ? "@IH * @IW" : "@SRC_H * @SRC_W";
+    if (pl->margin_free) emit_conv_thread_copy(e);
+    else emit(e, "const float *restrict img = src + (size_t)b * @SRC_H * @SRC_W * @IC;");
     emit(e, "const float *restrict gr = dout + (size_t)b * @OH * @OW * @OC;");
     emit(e, "/* the chunk's next image, a share per (row, tile chunk): the first row's task brings an image in */");
     emit(e, "const int more = b + 1 < cnn_chunk_first(c->batch, g + 1);");
-    emit(e, "const long img_bytes = more ? 4L * @SRC_H * @SRC_W * @IC : 0, gr_bytes = more ? 4L * @OH * @OW * @OC : 0;");
+    emit(e, "const long img_bytes = more ? 4L * %s * @IC : 0, gr_bytes = more ? 4L * @OH * @OW * @OC : 0;", image);
     emit_open(e, "for (int t0 = 0; t0 < @TILES; t0 += @WW_CHUNK) {");
     emit(e, "const int share = a * WW_CHUNKS + t0 / @WW_CHUNK;");
-    emit(e, "cnn_prefetch_part(img + (size_t)@SRC_H * @SRC_W * @IC, img_bytes, share, %d * WW_CHUNKS, 0);", wn);
+    emit(e, "cnn_prefetch_part(src + (size_t)(b + 1) * %s * @IC, img_bytes, share, %d * WW_CHUNKS, 0);", image, wn);
     emit(e, "cnn_prefetch_part(gr + (size_t)@OH * @OW * @OC, gr_bytes, share, %d * WW_CHUNKS, 0);", wn);
     emit(e, "if (t0 + @WW_CHUNK <= @TILES) %s_weight_grad_winograd_chunk(img, gr, mg, dbg, V, E, a, t0, @WW_CHUNK, k == 0 && t0 == 0);", n);
     emit(e, "else %s_weight_grad_winograd_chunk(img, gr, mg, dbg, V, E, a, t0, @TILES %% @WW_CHUNK, k == 0 && t0 == 0);", n);

@@ -4,12 +4,13 @@
  *
  * The rule, as each case below works it by hand: a conv with padding is
  * margin-free unless something else needs the padded copy —
- *   Winograd (3×3, stride 1, pad 1, channels in whole 16-float vectors, and
- *     dL/din gathered or not needed) reads it;
  *   the pixel forward (at most 4 input and 12 output channels, stride 1
  *     along rows, at least 8 output columns) reads channel planes of it;
- *   a gathered dL/din (stride 1, pad ≤ (k−1)·dilation, dL/din needed: not
- *     for the first layer) takes the relu mask from it —
+ *   the direct gathered dL/din (stride 1, pad ≤ (k−1)·dilation, dL/din
+ *     needed: not for the first layer) takes the relu mask from it, unless
+ *     the conv is Winograd's (3×3, stride 1, pad 1, channels in whole
+ *     16-float vectors), whose kernels read the input in place and take the
+ *     mask from it —
  * or dL/dweight's per-image copy, (H+2P)·(W+2P)·C floats, would pass the
  * 256 KiB a generated kernel keeps on a thread's stack. */
 #include <stdlib.h>
@@ -66,8 +67,23 @@ static const char vgg[] = "input 32x32x3\n"
 START_TEST(vgg_conv1_is_margin_free) { expect_margin_free(vgg, "conv1", true); }
 END_TEST
 
-/* conv2: 32 → 32, 3×3, stride 1, pad 1, dL/din gathered: Winograd's. */
-START_TEST(vgg_conv2_keeps_its_copy) { expect_margin_free(vgg, "conv2", false); }
+/* conv2: 32 → 32, 3×3, stride 1, pad 1, dL/din gathered: Winograd's, which
+ * reads the input in place and applies the mask of relu1 (its input > 0). */
+START_TEST(vgg_conv2_is_margin_free)
+{
+    expect_margin_free(vgg, "conv2", true);
+    Compilation cc;
+    ck_assert(planned(&cc, vgg, "conv2")->relu_mask);
+    compilation_free(&cc);
+}
+END_TEST
+
+/* The same with 20 outputs (not whole 16-float vectors, so no Winograd): the
+ * direct gathered dL/din takes relu1's mask from the padded copy. */
+START_TEST(gathering_conv_keeps_its_copy)
+{
+    expect_margin_free("input 32x32x3\nconv 3x3x32 pad=1; relu\nconv 3x3x20 pad=1\nfc 10\n", "conv2", false);
+}
 END_TEST
 
 /* 200·200·4 input, pad 1, stride 2, 16 outputs: otherwise margin-free, but
@@ -96,7 +112,8 @@ Suite *plan_suite(void)
     tcase_add_test(tc, assignment_conv2_is_margin_free);
     tcase_add_test(tc, assignment_conv1_keeps_its_copy);
     tcase_add_test(tc, vgg_conv1_is_margin_free);
-    tcase_add_test(tc, vgg_conv2_keeps_its_copy);
+    tcase_add_test(tc, vgg_conv2_is_margin_free);
+    tcase_add_test(tc, gathering_conv_keeps_its_copy);
     tcase_add_test(tc, large_image_keeps_its_copy);
     tcase_add_test(tc, unpadded_conv_has_no_copy);
     suite_add_tcase(s, tc);
