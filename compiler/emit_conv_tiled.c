@@ -1201,6 +1201,31 @@ void emit_conv_thread_copy(Emitter *e)
     emit_close(e, NULL);
 }
 
+/* dL/dweight's task loop, opened (emit_weight_grad_tiled): in a parallel
+ * region, for the k-th image of every chunk, tasks (g, r) of TASKS per chunk,
+ * with image b's source img (and its copies) ready. */
+static void emit_weight_grad_tasks_open(Emitter *e, const PlanLayer *pl)
+{
+    emit(e, "const int per_chunk = cnn_chunk_first(c->batch, 1);   /* chunk 0 is the largest */");
+    emit(e, "#pragma omp parallel");
+    emit_open(e, "{");
+    emit_weight_grad_thread_buffer(e, pl);
+    emit_open(e, "for (int k = 0; k < per_chunk; k++) {");
+    emit(e, "#pragma omp for schedule(static) nowait");
+    emit_open(e, "for (int task = 0; task < CNN_GRAD_CHUNKS * TASKS; task++) {");
+    emit(e, "const int g = task / TASKS, r = task %% TASKS, b = cnn_chunk_first(c->batch, g) + k;");
+    emit(e, "if (b >= cnn_chunk_first(c->batch, g + 1)) continue;   /* this chunk has fewer images */");
+    emit_weight_grad_image(e, pl);
+}
+
+/* ... closed, up to the barrier after which the chunks' sums are added (the region stays open). */
+static void emit_weight_grad_tasks_close(Emitter *e)
+{
+    emit_close(e, "task");
+    emit_close(e, "k");
+    emit(e, "#pragma omp barrier");
+}
+
 /* Images outermost, so each image's input and dL/dout are read from cache by
  * every task instead of streaming the whole batch from memory once per task.
  * A task is (chunk of the batch, row block): the k-th image of every chunk,
@@ -1231,16 +1256,7 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
     long bias_task = weight_grad_bias_task(e, pl);
     if (l->a.bias) emit(e, "float *restrict dbias = c->grads + @BIAS;   /* summed by each chunk's task r = %ld */", bias_task);
     emit(e, "float *restrict part = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WPART;   /* chunks 1 … */");
-    emit(e, "const int per_chunk = cnn_chunk_first(c->batch, 1);   /* chunk 0 is the largest */");
-    emit(e, "#pragma omp parallel");
-    emit_open(e, "{");
-    emit_weight_grad_thread_buffer(e, pl);
-    emit_open(e, "for (int k = 0; k < per_chunk; k++) {");
-    emit(e, "#pragma omp for schedule(static) nowait");
-    emit_open(e, "for (int task = 0; task < CNN_GRAD_CHUNKS * TASKS; task++) {");
-    emit(e, "const int g = task / TASKS, r = task %% TASKS, b = cnn_chunk_first(c->batch, g) + k;");
-    emit(e, "if (b >= cnn_chunk_first(c->batch, g + 1)) continue;   /* this chunk has fewer images */");
-    emit_weight_grad_image(e, pl);
+    emit_weight_grad_tasks_open(e, pl);
     emit(e, "float *restrict wg = g == 0 ? dweight : part + (size_t)(g - 1) * (WFLOATS + BIAS);");
     if (merged) {
         emit(e, "const int ky = r / BLOCKS, r0 = r %% BLOCKS * @CT;");
@@ -1264,9 +1280,7 @@ static void emit_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
              otherwise, n, with);
         emit(e, "else %s_weight_grad_tile(img, %sdout, dw, b, c->batch, k == 0, ky, kx, r0, ROWS %% @CT, NULL);", n, with);
     }
-    emit_close(e, "task");
-    emit_close(e, "k");
-    emit(e, "#pragma omp barrier");
+    emit_weight_grad_tasks_close(e);
     emit_grad_chunks_add(e, "dweight", "part", "WFLOATS", "(WFLOATS + BIAS)");
     if (l->a.bias) emit_grad_chunks_add(e, "dbias", "(part + WFLOATS)", "BIAS", "(WFLOATS + BIAS)");
     emit_close(e, NULL);
@@ -1356,16 +1370,7 @@ static void emit_weight_grad_by_rows(Emitter *e, const PlanLayer *pl)
     emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
     if (l->a.bias) emit(e, "float *restrict dbias = c->grads + @BIAS;   /* summed by each chunk's tasks at ky = %ld */", bias_ky);
     emit(e, "float *restrict part = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WPART;");
-    emit(e, "const int per_chunk = cnn_chunk_first(c->batch, 1);   /* chunk 0 is the largest */");
-    emit(e, "#pragma omp parallel");
-    emit_open(e, "{");
-    emit_weight_grad_thread_buffer(e, pl);
-    emit_open(e, "for (int k = 0; k < per_chunk; k++) {");
-    emit(e, "#pragma omp for schedule(static) nowait");
-    emit_open(e, "for (int task = 0; task < CNN_GRAD_CHUNKS * TASKS; task++) {");
-    emit(e, "const int g = task / TASKS, r = task %% TASKS, b = cnn_chunk_first(c->batch, g) + k;");
-    emit(e, "if (b >= cnn_chunk_first(c->batch, g + 1)) continue;   /* this chunk has fewer images */");
-    emit_weight_grad_image(e, pl);
+    emit_weight_grad_tasks_open(e, pl);
     emit(e, "const int ky = r / BLOCKS, co0 = r %% BLOCKS * @WCB;");
     emit(e, "float *restrict sums = part + (size_t)g * SUMS + ((size_t)ky * @OC + co0) * @WRP;");
     if (l->a.bias)
@@ -1379,9 +1384,7 @@ static void emit_weight_grad_by_rows(Emitter *e, const PlanLayer *pl)
         emit(e, "if (co0 + @WCB <= @OC) %s_weight_grad_row_tile(img, edge, dout, sums, b, k == 0, ky, co0, @WCB, db);", n);
         emit(e, "else %s_weight_grad_row_tile(img, edge, dout, sums, b, k == 0, ky, co0, @OC %% @WCB, db);", n);
     }
-    emit_close(e, "task");
-    emit_close(e, "k");
-    emit(e, "#pragma omp barrier");
+    emit_weight_grad_tasks_close(e);
     emit(e, "#pragma omp for schedule(static)");
     emit_open(e, "for (int i = 0; i < @KH * @KW * @IC; i++) {   /* dL/dweight's row (ky, kx, ci): the chunks' sums in order */");
     emit(e, "const int ky = i / (@KW * @IC), j = i %% (@KW * @IC);");
