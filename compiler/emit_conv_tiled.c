@@ -1117,15 +1117,23 @@ static void emit_weight_grad_tile(Emitter *e, const PlanLayer *pl, bool dout_tai
     emit_blank(e);
 }
 
+/* Whether every output row reads an image row at tap row ky: no row that a
+ * dL/dweight tile skips as padding only (emit_padding_row_skip). */
+static bool weight_grad_rows_inside(const Layer *l, long ky)
+{
+    const LayerArgs *a = &l->a;
+    long top = -a->ph + ky * a->dh, bottom = (l->out.h - 1) * a->sh - a->ph + ky * a->dh;
+    return top >= 0 && bottom < l->in.h;
+}
+
 /* Whether a dL/dweight tile at tap row ky, its rows' taps at columns kx_lo …
  * kx_hi, reads the image at every output pixel: no output row or column
  * that it skips as padding only (emit_weight_grad_tile's y and x ranges). */
 static bool weight_grad_tile_whole(const Layer *l, long ky, long kx_lo, long kx_hi)
 {
     const LayerArgs *a = &l->a;
-    long top = -a->ph + ky * a->dh, bottom = (l->out.h - 1) * a->sh - a->ph + ky * a->dh;
     long right = l->in.w - 1 + a->pw - kx_lo * a->dw;
-    return top >= 0 && bottom < l->in.h && a->pw <= kx_hi * a->dw && right >= 0 && right / a->sw + 1 >= l->out.w;
+    return weight_grad_rows_inside(l, ky) && a->pw <= kx_hi * a->dw && right >= 0 && right / a->sw + 1 >= l->out.w;
 }
 
 /* The task that also sums dL/dbias (from the dL/dout vectors it loads
@@ -1349,9 +1357,8 @@ static void emit_weight_grad_row_tile(Emitter *e, const PlanLayer *pl)
  * that its tasks, which also sum dL/dbias, skip nothing; 0 where none does. */
 static long weight_grad_row_bias_ky(const Layer *l)
 {
-    const LayerArgs *a = &l->a;
-    for (long ky = 0; ky < a->kh; ky++)
-        if (ky * a->dh - a->ph >= 0 && (l->out.h - 1) * a->sh - a->ph + ky * a->dh < l->in.h) return ky;
+    for (long ky = 0; ky < l->a.kh; ky++)
+        if (weight_grad_rows_inside(l, ky)) return ky;
     return 0;
 }
 

@@ -329,7 +329,8 @@ static void plan_relu_masks(Plan *p)
         if (r->l->kind->tag != LAYER_RELU || !r->need_din) continue;
         LayerTag t = q->l->kind->tag;
         bool pool = t == LAYER_MAXPOOL && !q->l->pair;
-        bool conv = t == LAYER_CONV && (q->pad_off >= 0 || q->margin_free) && q->din_gather;
+        /* a padded conv: the mask from its padded copy or, margin-free, its input */
+        bool conv = t == LAYER_CONV && (q->l->a.ph || q->l->a.pw) && q->din_gather;
         if (!pool && !conv) continue;
         q->relu_mask = true;
         r->mask_by = q->l->name;
