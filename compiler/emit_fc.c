@@ -79,10 +79,11 @@ static void emit_fc_tiled_forward(Emitter *e, const PlanLayer *pl)
     emit(e, "typedef float %s_vf __attribute__((vector_size(@VL * sizeof(float)), aligned(4)));", n);
     emit_blank(e);
     emit(e, "/* %s: outputs [o0, o0 + @OT) of tb images over inputs [i0, i0 + ni): the chunk's sums in", n);
-    emit(e, "   registers, then added to po (to the bias, or 0, on the first chunk) */");
+    emit(e, "   registers, then added to po (to the bias, or 0, on the first chunk); with ahead set, each input row");
+    emit(e, "   also prefetches the row %d further on, the next chunk's */", FC_CHUNK);
     emit(e, "static inline __attribute__((always_inline)) void %s_forward_tile(const float *restrict in,", n);
     emit(e, "    const float *restrict weight, const float *restrict bias, float *restrict po, const int i0,");
-    emit(e, "    const int ni, const int tb)");
+    emit(e, "    const int ni, const int tb, const int ahead)");
     emit_open(e, "{");
     if (!l->a.bias) emit(e, "(void)bias;");
     emit(e, "enum { IN = @IH * @IW * @IC };");
@@ -90,6 +91,9 @@ static void emit_fc_tiled_forward(Emitter *e, const PlanLayer *pl)
     snprintf(vt, sizeof vt, "%s_vf", n);
     emit_tile_begin(e, vt, "@TB", "tb", "@NV");
     emit_open(e, "for (int i = i0; i < i0 + ni; i++) {");
+    emit(e, "if (ahead)   /* one prefetch per cache line of the row */");
+    emit(e, "    for (int v = 0; v < @NV; v++)");
+    emit(e, "        if (v * @VL %% 16 == 0) __builtin_prefetch(weight + (size_t)(i + %d) * @OC + v * @VL, 0, 2);", FC_CHUNK);
     snprintf(vec, sizeof vec, "*(const %s *)(weight + (size_t)i * @OC + v * @VL)", vt);
     emit_tile_update(e, vt, "@NV", vec, "tb", "in[(size_t)t * IN + i]");
     emit_close(e, "i");
@@ -115,7 +119,9 @@ static void emit_fc_forward_tiled(Emitter *e, const PlanLayer *pl)
     emit(e, "const float *restrict weight = c->params + @WEIGHT;   /* [IN][@OC] */");
     emit(e, "const float *restrict bias = %s;", l->a.bias ? "c->params + @BIAS" : "NULL");
     emit(e, "/* a task: one output tile for up to GROUP images; its weight chunk (CHUNK rows of @OT) is read");
-    emit(e, "   once from memory and then from cache for every block of @TB images of the group */");
+    emit(e, "   once from memory and then from cache for every block of @TB images of the group, and the");
+    emit(e, "   group's first block prefetches the next chunk's as it goes: rows @OC floats apart, which the");
+    emit(e, "   hardware's prefetcher brings too late */");
     emit(e, "enum { GROUP = @TB * ((32 + @TB - 1) / @TB) };");
     emit(e, "const int groups = (c->batch + GROUP - 1) / GROUP;");
     emit(e, "#pragma omp parallel for");
@@ -126,13 +132,14 @@ static void emit_fc_forward_tiled(Emitter *e, const PlanLayer *pl)
     emit_open(e, "for (int i0 = 0; i0 < IN; i0 += CHUNK) {");
     emit(e, "const int ni = IN - i0 < CHUNK ? IN - i0 : CHUNK;");
     emit_open(e, "for (int b0 = g0; b0 < gend; b0 += @TB) {");
-    emit(e, "const int nb = gend - b0 < @TB ? gend - b0 : @TB;");
+    emit(e, "const int nb = gend - b0 < @TB ? gend - b0 : @TB, ahead = b0 == g0 && i0 + CHUNK < IN;");
     emit(e, "if (nb == @TB)");
-    emit(e, "    %s_forward_tile(in + (size_t)b0 * IN, weight + o0, bo, out + (size_t)b0 * @OC + o0, i0, ni, @TB);", l->name);
+    emit(e, "    %s_forward_tile(in + (size_t)b0 * IN, weight + o0, bo, out + (size_t)b0 * @OC + o0, i0, ni, @TB, ahead);", l->name);
     emit(e, "else");
     emit(e, "    for (int t = 0; t < nb; t++)");
-    emit(e, "        %s_forward_tile(in + (size_t)(b0 + t) * IN, weight + o0, bo, out + (size_t)(b0 + t) * @OC + o0, i0, ni, 1);",
+    emit(e, "        %s_forward_tile(in + (size_t)(b0 + t) * IN, weight + o0, bo, out + (size_t)(b0 + t) * @OC + o0, i0, ni, 1,",
          l->name);
+    emit(e, "                        ahead && t == 0);");
     emit_close(e, "b0");
     emit_close(e, "i0");
     emit_close(e, "r");
