@@ -1158,7 +1158,10 @@ static long weight_grad_bias_task(const Emitter *e, const PlanLayer *pl)
  * rows of an image (weight_grad_edges), or its zero-padded copy. */
 static void emit_weight_grad_thread_buffer(Emitter *e, const PlanLayer *pl)
 {
-    if (weight_grad_edges(e, pl)) {
+    if (weight_grad_edges(e, pl) && edge_columns(pl->l).ne == 0) {
+        /* ISO C has no arrays of length 0 (conv-rows-padding.cnn: pad in rows only) */
+        emit(e, "const float edge[1] = {0};   /* no window row is cut (@NE = 0): every column reads the image */");
+    } else if (weight_grad_edges(e, pl)) {
         emit(e, "float edge[@IH * @NE * @KW * @IC];   /* this thread's cut window rows of image `have` */");
         emit(e, "int have = -1;");
     } else if (pl->margin_free) {
@@ -1177,7 +1180,9 @@ void emit_conv_thread_copy_buffer(Emitter *e)
  * task of it copies; or the thread's padded copy, made by that task. */
 static void emit_weight_grad_image(Emitter *e, const PlanLayer *pl)
 {
-    if (weight_grad_edges(e, pl)) {
+    if (weight_grad_edges(e, pl) && edge_columns(pl->l).ne == 0) {
+        emit(e, "const float *restrict img = src + (size_t)b * @IH * @IW * @IC;");
+    } else if (weight_grad_edges(e, pl)) {
         emit(e, "const float *restrict img = src + (size_t)b * @IH * @IW * @IC;");
         emit_open(e, "if (b != have) {   /* the thread's first task of image b: its cut window rows, zeros outside */");
         emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
@@ -1605,7 +1610,12 @@ static void emit_din_gather(Emitter *e, const PlanLayer *pl)
     emit(e, "        for (int ci = 0; ci < @ICP; ci++)");
     emit(e, "            wt[((size_t)k * @OC + co) * @ICP + ci] = ci < @IC ? weight[((size_t)k * @IC + ci) * @OC + co] : 0.0f;");
     emit_batch_loop(e);
-    emit(e, "float dpad[@DPAD_H * @DPAD_W * @OC] __attribute__((aligned(64)));   /* this thread's, on its stack */");
+    /* dpad is a pointer to the array: where the array's length equals the
+     * rows above's byte count (winograd-fallback.cnn: 4 × 4 × 16 floats, one
+     * row of 4 × 16), gcc's -Wmemset-elt-size took that memset's count for a
+     * forgotten sizeof */
+    emit(e, "float pad[@DPAD_H * @DPAD_W * @OC] __attribute__((aligned(64)));   /* this thread's, on its stack */");
+    emit(e, "float *restrict dpad = pad;");
     emit(e, "const float *restrict g = dout + (size_t)b * @OH * @OW * @OC;");
     emit_conv_copy_into_margins(e, "dpad", "g", "@OH", "@OW", "@OC", "@DPAD_H", "@DPAD_W", "(@KH - 1) * @DH - @PH",
                            "(@KW - 1) * @DW - @PW");

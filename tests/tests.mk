@@ -16,7 +16,7 @@ diag-test: $(B)/cnnc
 summary-test: $(B)/cnnc
 	bash tests/run-summary.sh $(B)/cnnc
 
-# Every example must check, summarize and emit C that compiles warning-free
+# Every example and reference model must check, summarize and emit C that compiles warning-free
 # under gcc and clang with -Werror.
 examples-test: $(B)/cnnc
 	bash tests/compile-examples.sh $(B)/cnnc
