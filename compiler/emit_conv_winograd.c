@@ -186,6 +186,30 @@ static const WinoAlgo *wino_algo(const Emitter *e, const PlanLayer *pl)
 
 bool emit_conv_winograd(const Emitter *e, const PlanLayer *pl) { return wino_algo(e, pl) != NULL; }
 
+/* Whether the Winograd forward applies the 2×2 max pool after its relu
+ * (plan.c: plan_winograd_pools): each m×m output block is one window (m = 2)
+ * or four (m = 4). */
+bool emit_conv_winograd_pools(const Emitter *e, const PlanLayer *pl)
+{
+    return pl->pool_after && emit_conv_winograd(e, pl);
+}
+
+/* What the kernels write, as parameters and as arguments: dst, their output,
+ * or where the forward applies the pool only the pool's output and argmax:
+ * nothing reads the conv's own output then (the relu's is the pool's input
+ * only, and a conv's backward never reads its output), and writing it had
+ * cost vgg-small's conv2 and conv4 forward 0.2-0.3 ms each a batch. */
+static const char *dst_params(const Emitter *e, const PlanLayer *pl, bool forward)
+{
+    return forward && emit_conv_winograd_pools(e, pl) ? "float *restrict pooled, int32_t *restrict argmax"
+                                                       : "float *restrict dst";
+}
+
+static const char *dst_args(const Emitter *e, const PlanLayer *pl, bool forward)
+{
+    return forward && emit_conv_winograd_pools(e, pl) ? "pooled, argmax" : "dst";
+}
+
 static void emit_dir_constants(Emitter *e, const WinoDir *d, const Layer *l, long src_h, long src_w)
 {
     long ch = wino_chunk(e, d, l);
@@ -374,6 +398,33 @@ static void emit_multiply_tile(Emitter *e, const PlanLayer *pl, const WinoDir *d
  * the image's padded input, the relu mask (plan.c relu_mask), else unused. */
 static const char *side_name(bool forward) { return forward ? "bias" : "mask"; }
 
+/* In the output transform, after row a of a tile's outputs (y, the relu's):
+ * each tap into its window as the pool's forward takes it (emit_pool.c: the
+ * first maximum in row-major window order), and after a window's second row
+ * its maximum and argmax stored, argmax −1 where the relu's output is not
+ * > 0 if the pool applies the relu's mask. */
+static void emit_pool_windows(Emitter *e, const PlanLayer *pl, const PlanLayer *pool, int m)
+{
+    const char *n = pl->l->name, *q = pool->prefix;
+    emit_open(e, "for (int j = 0; j < %d; j++) {", m);
+    emit(e, "const int32_t pos = (%d * ty + a) * @OW + %d * tx + j;", m, m);
+    emit(e, "const %s_vi take = (y[j] > best[j / 2]) | (where[j / 2] < 0);", n);
+    emit(e, "best[j / 2] = (%s_vf)(((%s_vi)y[j] & take) | ((%s_vi)best[j / 2] & ~take));", n, n, n);
+    emit(e, "where[j / 2] = (pos & take) | (where[j / 2] & ~take);");
+    emit_close(e, "j");
+    emit(e, "if (a %% 2 == 0) continue;");
+    emit_open(e, "for (int w = 0; w < %d; w++) {   /* the row of windows is whole */", m / 2);
+    if (m == 2)   /* one window per tile: its pooled pixel is (ty, tx) */
+        emit(e, "const size_t at = (((size_t)ty + a / 2) * %sOW + tx + w) * %sOC + v * @VL;", q, q);
+    else
+        emit(e, "const size_t at = (((size_t)%d * ty + a / 2) * %sOW + %d * tx + w) * %sOC + v * @VL;", m / 2, q, m / 2, q);
+    if (pool->relu_mask) emit(e, "where[w] |= ~(best[w] > 0.0f);   /* as %s_forward: no gradient where not > 0 */", pool->l->name);
+    emit(e, "*(%s_vf *)(pooled + at) = best[w];", n);
+    emit(e, "memcpy(argmax + at, &where[w], sizeof where[w]);");
+    emit(e, "best[w] = (%s_vf){0} - INFINITY, where[w] = (%s_vi){0} - 1;", n, n);
+    emit_close(e, "w");
+}
+
 /* out = Aᵀ M A per tile (plus the bias and the fused relu forward; for dL/din
  * the relu before's mask, applied as the tile is stored: a pass over the
  * image's dL/din after had read and written it all again). */
@@ -385,13 +436,19 @@ static void emit_output_transform(Emitter *e, const PlanLayer *pl, const WinoDir
     bool bias = forward && l->a.bias, relu = forward && pl->fused_relu, mask = !forward && pl->relu_mask;
     emit(e, "/* %s, %s: each tile's %d×%d outputs = Aᵀ M A%s%s%s */", n, d->fn, m, m, bias ? " + bias" : "",
          relu ? ", then the fused relu" : "", mask ? ", 0 where the relu before's output (mask) is not > 0" : "");
+    const PlanLayer *pool = forward && emit_conv_winograd_pools(e, pl) ? pl->pool_after : NULL;
+    if (pool)
+        emit(e, "/* and instead of storing them, the %s after the relu, fused: each 2×2 window's maximum into pooled, "
+             "and into argmax the position iy·@OW + ix of its first (as %s_forward would) */", pool->l->name,
+             pool->l->name);
     emit(e, "static inline __attribute__((always_inline)) void %s_%s_winograd_out(const float *restrict M,", n, d->fn);
-    emit(e, "    const float *restrict %s, float *restrict dst, const int t0, const int nt)", side_name(forward));
+    emit(e, "    const float *restrict %s, %s, const int t0, const int nt)", side_name(forward),
+         dst_params(e, pl, forward));
     emit_open(e, "{");
     if (!bias && !mask) emit(e, "(void)%s;", side_name(forward));
     emit_open(e, "for (int t = 0; t < nt; t++) {");
     emit(e, "const int ty = (t0 + t) / @TILES_W, tx = (t0 + t) %% @TILES_W;");
-    emit(e, "float *restrict o = dst + ((size_t)%d * ty * @OW + %d * tx) * @%s_CO;", m, m, k);
+    if (!pool) emit(e, "float *restrict o = dst + ((size_t)%d * ty * @OW + %d * tx) * @%s_CO;", m, m, k);
     /* the mask: the relu's output, our padded input or (margin-free) the input itself */
     const char *mask_w = pl->margin_free ? "@IW" : "@SRC_W";
     if (mask && pl->margin_free)
@@ -407,6 +464,11 @@ static void emit_output_transform(Emitter *e, const PlanLayer *pl, const WinoDir
     for (int i = 0; i < m; i++) emit(e, "z[%d][b] = %s;", i, wino_sum(d->w->at[i], wn, 1, "m[%d][b]").s);
     emit_close(e, "b");
     if (bias) emit(e, "const %s_vf bv = *(const %s_vf *)(bias + v * @VL);", n, n);
+    if (pool) {
+        emit(e, "%s_vf best[%d];   /* the windows of output rows (a − a %% 2, a − a %% 2 + 1) */", n, m / 2);
+        emit(e, "%s_vi where[%d];", n, m / 2);
+        emit(e, "for (int w = 0; w < %d; w++) best[w] = (%s_vf){0} - INFINITY, where[w] = (%s_vi){0} - 1;", m / 2, n, n);
+    }
     emit_open(e, "for (int a = 0; a < %d; a++) {   /* (Aᵀ m) A: output row %d·ty + a */", m, m);
     for (int i = 0; i < m; i++)
         emit(e, "y[%d] = %s%s;", i, wino_sum(d->w->at[i], wn, 1, "z[a][%d]").s, bias ? " + bv" : "");
@@ -419,7 +481,10 @@ static void emit_output_transform(Emitter *e, const PlanLayer *pl, const WinoDir
         emit(e, "    y[j] = (%s_vf)((%s_vi)y[j] & (*(const %s_vf *)(q + ((size_t)a * %s + j) * @%s_CO + v * @VL) > 0.0f));",
              n, n, n, mask_w, k);
     }
-    emit(e, "for (int j = 0; j < %d; j++) *(%s_vf *)(o + ((size_t)a * @OW + j) * @%s_CO + v * @VL) = y[j];", m, n, k);
+    if (pool)
+        emit_pool_windows(e, pl, pool, m);
+    else
+        emit(e, "for (int j = 0; j < %d; j++) *(%s_vf *)(o + ((size_t)a * @OW + j) * @%s_CO + v * @VL) = y[j];", m, n, k);
     emit_close(e, "a");
     emit_close(e, "v");
     emit_close(e, "t");
@@ -436,25 +501,33 @@ static void emit_chunk(Emitter *e, const PlanLayer *pl, const WinoDir *d, bool f
     int m = d->w->m;
     int last_row = d->w->n - 1 - (d->margin_free ? 1 : 0);   /* tile row ty's window ends at source row m·ty + this */
     emit(e, "static inline __attribute__((always_inline)) void %s_%s_winograd_chunk(const float *restrict src,", n, f);
-    emit(e, "    const float *restrict u, const float *restrict %s, float *restrict dst, float *restrict V,", side);
+    emit(e, "    const float *restrict u, const float *restrict %s, %s, float *restrict V,", side,
+         dst_params(e, pl, forward));
     emit(e, "    float *restrict M, const int t0, const int nt)");
     emit_open(e, "{");
+    bool pooled = forward && emit_conv_winograd_pools(e, pl);   /* it writes a quarter as many floats, and argmax */
     emit(e, "%s_%s_winograd_in(src, V, t0, nt);", n, f);
     emit(e, "/* what the hardware prefetcher brings too late (vgg-small's conv2 forward: 111 µs an image streaming");
-    emit(e, "   the batch, 90 with one image in cache): the input rows the next chunk adds, and this chunk's");
-    emit(e, "   output rows, for writing; a %ldth of each per ξ */", points);
+    if (pooled) {
+        emit(e, "   the batch, 90 with one image in cache): the input rows the next chunk adds, a %ldth per ξ */",
+             points);
+    } else {
+        emit(e, "   the batch, 90 with one image in cache): the input rows the next chunk adds, and this chunk's");
+        emit(e, "   output rows, for writing; a %ldth of each per ξ */", points);
+    }
     emit(e, "const int last_in = %d * ((t0 + nt - 1) / @TILES_W) + %d;   /* this chunk's last source row */", m,
          last_row);
     emit(e, "const int next_end = t0 + 2 * nt < @TILES ? t0 + 2 * nt : @TILES;   /* the next chunk's tiles end */");
     emit(e, "const int in_rows = t0 + nt < @TILES ? %d * ((next_end - 1) / @TILES_W) + %d - last_in : 0;", m,
          last_row);
     emit(e, "const float *restrict next_in = src + (size_t)(last_in + 1) * @%s_SRC_W * @%s_CI;", k, k);
-    emit(e, "float *restrict out_rows = dst + (size_t)%d * (t0 / @TILES_W) * @OW * @%s_CO;", m, k);
+    if (!pooled) emit(e, "float *restrict out_rows = dst + (size_t)%d * (t0 / @TILES_W) * @OW * @%s_CO;", m, k);
     emit(e, "const long in_bytes = 4L * in_rows * @%s_SRC_W * @%s_CI;", k, k);
-    emit(e, "const long out_bytes = 4L * %d * ((t0 + nt - 1) / @TILES_W - t0 / @TILES_W + 1) * @OW * @%s_CO;", m, k);
+    if (!pooled)
+        emit(e, "const long out_bytes = 4L * %d * ((t0 + nt - 1) / @TILES_W - t0 / @TILES_W + 1) * @OW * @%s_CO;", m, k);
     emit_open(e, "for (int xi = 0; xi < %ld; xi++) {", points);
     emit(e, "cnn_prefetch_part(next_in, in_bytes, xi, %ld, 0);", points);
-    emit(e, "cnn_prefetch_part(out_rows, out_bytes, xi, %ld, 1);", points);
+    if (!pooled) emit(e, "cnn_prefetch_part(out_rows, out_bytes, xi, %ld, 1);", points);
     emit(e, "const float *restrict vx = V + (size_t)xi * @%s_VROW, *restrict ux = u + (size_t)xi * @%s_CI * @%s_CO;",
          k, k, k);
     emit(e, "float *restrict mx = M + (size_t)xi * @%s_MROW;", k);
@@ -464,21 +537,22 @@ static void emit_chunk(Emitter *e, const PlanLayer *pl, const WinoDir *d, bool f
     emit(e, "if (t < nt) %s_%s_winograd_tile(vx + (size_t)t * @%s_CI, ux, mx + (size_t)t * @%s_CO, nt %% @%s_TX);", n, f,
          k, k, k);
     emit_close(e, "xi");
-    emit(e, "%s_%s_winograd_out(M, %s, dst, t0, nt);", n, f, side);
+    emit(e, "%s_%s_winograd_out(M, %s, %s, t0, nt);", n, f, side, dst_args(e, pl, forward));
     emit_close(e, NULL);
     emit_blank(e);
     emit(e, "/* %s, %s: one image, src %s, in chunks of @%s_CHUNK tiles */", n, f,
          d->margin_free ? "without margins (zeros past its edges)" : "padded by 1 on every side", k);
     emit(e, "static void %s_%s_winograd(const float *restrict src, const float *restrict u, const float *restrict %s,", n, f,
          side);
-    emit(e, "    float *restrict dst)");
+    emit(e, "    %s)", dst_params(e, pl, forward));
     emit_open(e, "{");
     emit(e, "float V[%ld * @%s_VROW] __attribute__((aligned(64)));   /* this thread's, on its stack */", points, k);
     emit(e, "float M[%ld * @%s_MROW] __attribute__((aligned(64)));", points, k);
     emit(e, "int t0 = 0;");
-    emit(e, "for (; t0 + @%s_CHUNK <= @TILES; t0 += @%s_CHUNK) %s_%s_winograd_chunk(src, u, %s, dst, V, M, t0, @%s_CHUNK);",
-         k, k, n, f, side, k);
-    emit(e, "if (t0 < @TILES) %s_%s_winograd_chunk(src, u, %s, dst, V, M, t0, @TILES %% @%s_CHUNK);", n, f, side, k);
+    const char *da = dst_args(e, pl, forward);
+    emit(e, "for (; t0 + @%s_CHUNK <= @TILES; t0 += @%s_CHUNK) %s_%s_winograd_chunk(src, u, %s, %s, V, M, t0, @%s_CHUNK);",
+         k, k, n, f, side, da, k);
+    emit(e, "if (t0 < @TILES) %s_%s_winograd_chunk(src, u, %s, %s, V, M, t0, @TILES %% @%s_CHUNK);", n, f, side, da, k);
     emit_close(e, NULL);
     emit_blank(e);
 }
@@ -515,9 +589,25 @@ void emit_conv_winograd_forward(Emitter *e, const PlanLayer *pl)
     emit(e, "/* Winograd F(%d×%d,3×3): the weights transformed once per step, then image by image */", m, m);
     emit(e, "float *restrict u = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WINO;");
     emit(e, "%s_winograd_weights(weight, u, 0);", n);
+    const PlanLayer *pool = emit_conv_winograd_pools(e, pl) ? pl->pool_after : NULL;
+    if (pool) {
+        const char *q = pool->prefix;
+        emit(e, "(void)out;   /* never stored: %s alone would read it, and this conv applies %s */", pool->l->name,
+             pool->l->name);
+        emit(e, "float *restrict pooled = c->acts + (size_t)c->batch * %sOUT;   /* %s's output and argmax */", q,
+             pool->l->name);
+        emit(e, "int32_t *restrict argmax = c->index + (size_t)c->batch * %sARGMAX;", q);
+    }
     emit_conv_forward_batch_loop(e, pl);
-    emit(e, "%s_forward_winograd(src + (size_t)b * %s * @IC, u, bias, out + (size_t)b * @OH * @OW * @OC);", n,
-         pl->margin_free ? "@IH * @IW" : "@SRC_H * @SRC_W");
+    const char *src = pl->margin_free ? "@IH * @IW" : "@SRC_H * @SRC_W";
+    if (pool) {
+        const char *q = pool->prefix;
+        emit(e, "%s_forward_winograd(src + (size_t)b * %s * @IC, u, bias, pooled + (size_t)b * %sOH * %sOW * %sOC,", n,
+             src, q, q, q);
+        emit(e, "                   argmax + (size_t)b * %sOH * %sOW * %sOC);", q, q, q);
+    }
+    else
+        emit(e, "%s_forward_winograd(src + (size_t)b * %s * @IC, u, bias, out + (size_t)b * @OH * @OW * @OC);", n, src);
     emit_close(e, "b");
 }
 

@@ -56,6 +56,15 @@ static void emit_channel_vectors(Emitter *e, long channels)
 void emit_maxpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     emit(e, "/* out[b,y,x,c] = max over the window of in[b,iy,ix,c]; argmax keeps iy·IW + ix of the first maximum */");
+    if (pl->pooled_by && emit_conv_winograd_pools(e, pl->pooled_by)) {
+        emit(e, "/* done by %s_forward, whose Winograd output transform takes each window's maximum and argmax "
+             "as it stores */", pl->pooled_by->l->name);
+        emit_forward_open(e, pl, false);
+        emit(e, "(void)c;");
+        emit(e, "(void)out;");
+        emit_close(e, NULL);
+        return;
+    }
     emit_forward_open(e, pl, true);
     emit(e, "int32_t *restrict argmax = c->index + (size_t)c->batch * @ARGMAX;");
     emit_channel_vectors(e, pl->l->in.c);

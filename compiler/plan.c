@@ -273,6 +273,7 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
     q->wino_m = 0;
     q->producer = pl->prev ? pl->prev->l->id : -1;
     q->done_by = q->mask_by = NULL;
+    q->pool_after = q->pooled_by = NULL;
     q->need_din = l->id > 0;
     if (l->folded) {   /* a folded softmax has no backward: the loss's gradient goes to the layer before it */
         q->out_buf = NULL;
@@ -337,6 +338,37 @@ static void plan_relu_masks(Plan *p)
     }
 }
 
+/* A 2×2 max pool, stride 2, over the fused relu of a conv that Winograd
+ * F(m×m, 3×3) may take: the conv's output blocks (m even, and m divides the
+ * output) hold whole windows, so its output transform can take each
+ * window's maximum and argmax while the outputs are in registers, and the
+ * pool's own pass over the conv's output (read back from memory: 8 MiB a
+ * batch for vgg-small's pool1) goes.  The conv still stores its output,
+ * which `trace` reads.  The pool's output is then written at the conv's
+ * step, and so lives from there (plan_lifetimes). */
+static bool pool_fits_winograd(const Plan *p, const PlanLayer *q)
+{
+    const LayerArgs *a = &q->l->a;
+    if (q->l->kind->tag != LAYER_MAXPOOL || q->l->pair || q->producer < 0) return false;
+    if (a->kh != 2 || a->kw != 2 || a->sh != 2 || a->sw != 2 || a->ph || a->pw || a->dh != 1 || a->dw != 1) return false;
+    const PlanLayer *r = &p->layers[q->producer];
+    if (r->l->kind->tag != LAYER_RELU || !r->done_by || r->producer < 0) return false;
+    const PlanLayer *conv = &p->layers[r->producer];
+    return conv->fused_relu && conv->wino_m >= 2 && q->l->out.h * 2 == conv->l->out.h &&
+           q->l->out.w * 2 == conv->l->out.w;
+}
+
+static void plan_winograd_pools(Plan *p)
+{
+    for (int i = 0; i < p->nlayers; i++) {
+        PlanLayer *q = &p->layers[i];
+        if (!pool_fits_winograd(p, q)) continue;
+        PlanLayer *conv = &p->layers[p->layers[q->producer].producer];
+        conv->pool_after = q;
+        q->pooled_by = conv;
+    }
+}
+
 /* What each kind's backward pass reads besides dL/dout (the emitters say the
  * same to emit_backward_open, which checks it). */
 static void backward_reads(PlanLayer *q)
@@ -376,6 +408,7 @@ static void plan_lifetimes(Planner *pl)
         if (in >= 0) live_at(pl, in, i);
         if (in >= 0 && q->bwd_reads_in) live_at(pl, in, 2 * n - i);
         live_at(pl, pl->out_life[i], i);
+        if (q->pooled_by) live_at(pl, pl->out_life[i], q->pooled_by->l->id);   /* written by the conv */
         if (q->bwd_reads_out) live_at(pl, pl->out_life[i], 2 * n - i);
         if (pl->pad_life[i] >= 0) live_at(pl, pl->pad_life[i], i), live_at(pl, pl->pad_life[i], 2 * n - i);
         last = i;
@@ -472,6 +505,7 @@ static void plan_buffers(Planner *pl)
 {
     Plan *p = pl->p;
     plan_relu_masks(p);
+    plan_winograd_pools(p);
     plan_lifetimes(pl);
     p->act_unshared = 0;
     for (int i = 0; i < pl->nlife; i++) p->act_unshared += pl->life[i].size;

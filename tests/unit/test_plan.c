@@ -12,10 +12,22 @@
  *     16-float vectors), whose kernels read the input in place and take the
  *     mask from it —
  * or dL/dweight's per-image copy, (H+2P)·(W+2P)·C floats, would pass the
- * 256 KiB a generated kernel keeps on a thread's stack. */
+ * 256 KiB a generated kernel keeps on a thread's stack.
+ *
+ * Last, the max pools a Winograd conv's forward may apply as it stores
+ * (plan.c: plan_winograd_pools). */
 #include <stdlib.h>
 #include <string.h>
 #include "unit.h"
+
+/* The layer named name of the model cc planned. */
+static const PlanLayer *layer_named(const Compilation *cc, const char *name)
+{
+    for (int i = 0; i < cc->plan->nlayers; i++)
+        if (!strcmp(cc->plan->layers[i].l->name, name)) return &cc->plan->layers[i];
+    ck_abort_msg("no layer %s", name);
+    return NULL;
+}
 
 /* The plan's layer named name in the model text (the model must be valid). */
 static const PlanLayer *planned(Compilation *cc, const char *text, const char *name)
@@ -24,10 +36,7 @@ static const PlanLayer *planned(Compilation *cc, const char *text, const char *n
     bool ok = unit_compile(cc, text, &err);
     ck_assert_msg(ok, "%s", err);
     free(err);
-    for (int i = 0; i < cc->plan->nlayers; i++)
-        if (!strcmp(cc->plan->layers[i].l->name, name)) return &cc->plan->layers[i];
-    ck_abort_msg("no layer %s", name);
-    return NULL;
+    return layer_named(cc, name);
 }
 
 static void expect_margin_free(const char *text, const char *name, bool margin_free)
@@ -105,6 +114,57 @@ START_TEST(unpadded_conv_has_no_copy)
 }
 END_TEST
 
+/* ---- the 2×2 max pool a Winograd conv applies (plan.c: plan_winograd_pools) ----
+ * vgg's conv2 (Winograd-shaped, its relu fused) is followed by pool 2: 2×2,
+ * stride 2, over a 32×32 output that 2×2 blocks tile. */
+static bool overlaps(const PlanLayer *a, const PlanLayer *b)
+{
+    long as = shape_size(a->l->out), bs = shape_size(b->l->out);
+    return a->out_off < b->out_off + bs && b->out_off < a->out_off + as;
+}
+
+START_TEST(vgg_conv2_may_apply_pool1)
+{
+    Compilation cc;
+    const PlanLayer *conv = planned(&cc, vgg, "conv2"), *pool = layer_named(&cc, "pool1");
+    ck_assert_ptr_eq(conv->pool_after, pool);
+    ck_assert_ptr_eq(pool->pooled_by, conv);
+    /* the pool's output is written while conv2 reads relu1's output (conv1's buffer, in place) */
+    ck_assert(!overlaps(pool, layer_named(&cc, "relu1")));
+    compilation_free(&cc);
+}
+END_TEST
+
+static void expect_no_pool_fusion(const char *text, const char *pool_name)
+{
+    Compilation cc;
+    const PlanLayer *pool = planned(&cc, text, pool_name);
+    ck_assert_ptr_null(pool->pooled_by);
+    for (int i = 0; i < cc.plan->nlayers; i++) ck_assert_ptr_null(cc.plan->layers[i].pool_after);
+    compilation_free(&cc);
+}
+
+/* A 3×3 window over a 30×30 output: not the 2×2 blocks Winograd's tiles are. */
+START_TEST(pool3_is_not_fused)
+{
+    expect_no_pool_fusion("input 30x30x16\nconv 3x3x32 pad=1; relu; pool 3\nfc 10\n", "pool1");
+}
+END_TEST
+
+/* 20 outputs: not whole 16-float vectors, so no Winograd (plan_conv_winograd). */
+START_TEST(pool_after_direct_conv_is_not_fused)
+{
+    expect_no_pool_fusion("input 16x16x16\nconv 3x3x20 pad=1; relu; pool 2\nfc 10\n", "pool1");
+}
+END_TEST
+
+/* A sigmoid is not fused into the conv, so the pool reads a buffer of its own. */
+START_TEST(pool_after_sigmoid_is_not_fused)
+{
+    expect_no_pool_fusion("input 16x16x16\nconv 3x3x32 pad=1; sigmoid; pool 2\nfc 10\n", "pool1");
+}
+END_TEST
+
 Suite *plan_suite(void)
 {
     Suite *s = suite_create("plan");
@@ -117,5 +177,11 @@ Suite *plan_suite(void)
     tcase_add_test(tc, large_image_keeps_its_copy);
     tcase_add_test(tc, unpadded_conv_has_no_copy);
     suite_add_tcase(s, tc);
+    TCase *pools = tcase_create("winograd_pools");
+    tcase_add_test(pools, vgg_conv2_may_apply_pool1);
+    tcase_add_test(pools, pool3_is_not_fused);
+    tcase_add_test(pools, pool_after_direct_conv_is_not_fused);
+    tcase_add_test(pools, pool_after_sigmoid_is_not_fused);
+    suite_add_tcase(s, pools);
     return s;
 }
