@@ -189,6 +189,23 @@ void emit_fc_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit_close(e, NULL);
 }
 
+/* In dL/dw's task loop: the next task's rows, fetched for writing while
+ * this task sums over the batch.  Each tile stores its rows once, to lines
+ * no cache holds where the weights are larger than the cache: vgg-small's
+ * fc1 (4 MiB) had spent a fifth of its dL/dw samples on those stores; with
+ * the prefetch its backward went 3.36 / 3.56 → 3.12 / 3.45 ms (min / median
+ * of 10 alternated runs, 1 thread, Zen 4).  Under the static schedule task
+ * r + 1 is mostly the same thread's next. */
+static void emit_fc_next_rows_prefetch(Emitter *e)
+{
+    emit_open(e, "{   /* the next task's rows of dL/dw, for writing, while this one sums */");
+    emit(e, "const int i1 = (r + 1) / (@OC / @OT) * @CT, o1 = (r + 1) %% (@OC / @OT) * @OT;");
+    emit(e, "for (int t = 0; t < @CT && i1 + t < IN; t++)");
+    emit(e, "    for (int v = 0; v < @NV; v++)");
+    emit(e, "        if (v * @VL %% 16 == 0) __builtin_prefetch(dweight + (size_t)(i1 + t) * @OC + o1 + v * @VL, 1, 2);");
+    emit_close(e, NULL);
+}
+
 /* The dL/dw tile function, emitted before the backward function that calls it. */
 static void emit_fc_weight_grad_tile(Emitter *e, const PlanLayer *pl)
 {
@@ -221,6 +238,7 @@ static void emit_fc_weight_grad_tiled(Emitter *e, const PlanLayer *pl)
     emit_open(e, "for (int r = 0; r < IBLOCKS * (@OC / @OT); r++) {");
     emit(e, "const int i0 = r / (@OC / @OT) * @CT, o0 = r %% (@OC / @OT) * @OT;");
     emit(e, "float *restrict dw = dweight + (size_t)i0 * @OC + o0;");
+    emit_fc_next_rows_prefetch(e);
     emit(e, "if (i0 + @CT <= IN) %s_weight_grad_tile(in + i0, dout + o0, dw, c->batch, @CT);", n);
     emit(e, "else %s_weight_grad_tile(in + i0, dout + o0, dw, c->batch, IN - i0);", n);
     emit_close(e, "r");
