@@ -116,6 +116,14 @@ void emit_forward_open(Emitter *e, const PlanLayer *pl, bool uses_in)
     if (!uses_in) emit(e, "(void)in;");
 }
 
+void emit_forward_empty(Emitter *e, const PlanLayer *pl)
+{
+    emit_forward_open(e, pl, false);
+    emit(e, "(void)c;");
+    emit(e, "(void)out;");
+    emit_close(e, NULL);
+}
+
 void emit_backward_open(Emitter *e, const PlanLayer *pl, bool uses_in, bool uses_out)
 {
     const Layer *l = pl->l;

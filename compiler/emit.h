@@ -34,6 +34,8 @@ void emit_batch_loop(Emitter *e);
 void emit_grad_chunks_add(Emitter *e, const char *dst, const char *part, const char *n, const char *stride);
 /* The standard signatures; uses_in/uses_out say whether the body reads them. */
 void emit_forward_open(Emitter *e, const PlanLayer *pl, bool uses_in);
+/* A forward with nothing to do: another layer's forward does its work. */
+void emit_forward_empty(Emitter *e, const PlanLayer *pl);
 void emit_backward_open(Emitter *e, const PlanLayer *pl, bool uses_in, bool uses_out);
 
 /* A float as a C literal: 1 -> "1.0f", 1e-08 -> "1e-08f".  buf holds 32 bytes. */

@@ -28,10 +28,7 @@ void emit_activation_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     if (pl->done_by) {
         emit(e, "/* done by %s_forward, which stores max(out, 0) (in place: out is its output buffer) */",
              pl->done_by);
-        emit_forward_open(e, pl, false);
-        emit(e, "(void)c;");
-        emit(e, "(void)out;");
-        emit_close(e, NULL);
+        emit_forward_empty(e, pl);
         return;
     }
     if (pl->in_place) {

@@ -1185,10 +1185,9 @@ void emit_conv_thread_copy_buffer(Emitter *e)
  * task of it copies; or the thread's padded copy, made by that task. */
 static void emit_weight_grad_image(Emitter *e, const PlanLayer *pl)
 {
-    if (weight_grad_edges(e, pl) && edge_columns(pl->l).ne == 0) {
+    if (weight_grad_edges(e, pl)) {
         emit(e, "const float *restrict img = src + (size_t)b * @IH * @IW * @IC;");
-    } else if (weight_grad_edges(e, pl)) {
-        emit(e, "const float *restrict img = src + (size_t)b * @IH * @IW * @IC;");
+        if (edge_columns(pl->l).ne == 0) return;   /* no window row is cut: nothing to copy */
         emit_open(e, "if (b != have) {   /* the thread's first task of image b: its cut window rows, zeros outside */");
         emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
         emit_open(e, "for (int j = 0; j < @NE; j++) {");

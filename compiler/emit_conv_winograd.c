@@ -194,6 +194,12 @@ bool emit_conv_winograd_pools(const Emitter *e, const PlanLayer *pl)
     return pl->pool_after && emit_conv_winograd(e, pl);
 }
 
+/* The pool the kernels of this direction apply (the forward's only), else NULL. */
+static const PlanLayer *dir_pool(const Emitter *e, const PlanLayer *pl, bool forward)
+{
+    return forward && emit_conv_winograd_pools(e, pl) ? pl->pool_after : NULL;
+}
+
 /* What the kernels write, as parameters and as arguments: dst, their output,
  * or where the forward applies the pool only the pool's output and argmax:
  * nothing reads the conv's own output then (the relu's is the pool's input
@@ -201,13 +207,12 @@ bool emit_conv_winograd_pools(const Emitter *e, const PlanLayer *pl)
  * cost vgg-small's conv2 and conv4 forward 0.2-0.3 ms each a batch. */
 static const char *dst_params(const Emitter *e, const PlanLayer *pl, bool forward)
 {
-    return forward && emit_conv_winograd_pools(e, pl) ? "float *restrict pooled, int32_t *restrict argmax"
-                                                       : "float *restrict dst";
+    return dir_pool(e, pl, forward) ? "float *restrict pooled, int32_t *restrict argmax" : "float *restrict dst";
 }
 
 static const char *dst_args(const Emitter *e, const PlanLayer *pl, bool forward)
 {
-    return forward && emit_conv_winograd_pools(e, pl) ? "pooled, argmax" : "dst";
+    return dir_pool(e, pl, forward) ? "pooled, argmax" : "dst";
 }
 
 static void emit_dir_constants(Emitter *e, const WinoDir *d, const Layer *l, long src_h, long src_w)
@@ -436,7 +441,7 @@ static void emit_output_transform(Emitter *e, const PlanLayer *pl, const WinoDir
     bool bias = forward && l->a.bias, relu = forward && pl->fused_relu, mask = !forward && pl->relu_mask;
     emit(e, "/* %s, %s: each tile's %d×%d outputs = Aᵀ M A%s%s%s */", n, d->fn, m, m, bias ? " + bias" : "",
          relu ? ", then the fused relu" : "", mask ? ", 0 where the relu before's output (mask) is not > 0" : "");
-    const PlanLayer *pool = forward && emit_conv_winograd_pools(e, pl) ? pl->pool_after : NULL;
+    const PlanLayer *pool = dir_pool(e, pl, forward);
     if (pool)
         emit(e, "/* and instead of storing them, the %s after the relu, fused: each 2×2 window's maximum into pooled, "
              "and into argmax the position iy·@OW + ix of its first (as %s_forward would) */", pool->l->name,
@@ -505,7 +510,7 @@ static void emit_chunk(Emitter *e, const PlanLayer *pl, const WinoDir *d, bool f
          dst_params(e, pl, forward));
     emit(e, "    float *restrict M, const int t0, const int nt)");
     emit_open(e, "{");
-    bool pooled = forward && emit_conv_winograd_pools(e, pl);   /* it writes a quarter as many floats, and argmax */
+    bool pooled = dir_pool(e, pl, forward);   /* it writes a quarter as many floats, and argmax */
     emit(e, "%s_%s_winograd_in(src, V, t0, nt);", n, f);
     emit(e, "/* what the hardware prefetcher brings too late (vgg-small's conv2 forward: 111 µs an image streaming");
     if (pooled) {
@@ -589,7 +594,7 @@ void emit_conv_winograd_forward(Emitter *e, const PlanLayer *pl)
     emit(e, "/* Winograd F(%d×%d,3×3): the weights transformed once per step, then image by image */", m, m);
     emit(e, "float *restrict u = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WINO;");
     emit(e, "%s_winograd_weights(weight, u, 0);", n);
-    const PlanLayer *pool = emit_conv_winograd_pools(e, pl) ? pl->pool_after : NULL;
+    const PlanLayer *pool = dir_pool(e, pl, true);
     if (pool) {
         const char *q = pool->prefix;
         emit(e, "(void)out;   /* never stored: %s alone would read it, and this conv applies %s */", pool->l->name,

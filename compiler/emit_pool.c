@@ -59,10 +59,7 @@ void emit_maxpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
     if (pl->pooled_by && emit_conv_winograd_pools(e, pl->pooled_by)) {
         emit(e, "/* done by %s_forward, whose Winograd output transform takes each window's maximum and argmax "
              "as it stores */", pl->pooled_by->l->name);
-        emit_forward_open(e, pl, false);
-        emit(e, "(void)c;");
-        emit(e, "(void)out;");
-        emit_close(e, NULL);
+        emit_forward_empty(e, pl);
         return;
     }
     emit_forward_open(e, pl, true);

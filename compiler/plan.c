@@ -343,9 +343,9 @@ static void plan_relu_masks(Plan *p)
  * output) hold whole windows, so its output transform can take each
  * window's maximum and argmax while the outputs are in registers, and the
  * pool's own pass over the conv's output (read back from memory: 8 MiB a
- * batch for vgg-small's pool1) goes.  The conv still stores its output,
- * which `trace` reads.  The pool's output is then written at the conv's
- * step, and so lives from there (plan_lifetimes). */
+ * batch for vgg-small's pool1) goes; the conv then stores only the pool's
+ * output and argmax.  The pool's output is written at the conv's step, and
+ * so lives from there (plan_lifetimes). */
 static bool pool_fits_winograd(const Plan *p, const PlanLayer *q)
 {
     const LayerArgs *a = &q->l->a;
