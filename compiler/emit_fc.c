@@ -135,11 +135,17 @@ static void emit_fc_forward_tiled(Emitter *e, const PlanLayer *pl)
     emit(e, "const int nb = gend - b0 < @TB ? gend - b0 : @TB, ahead = b0 == g0 && i0 + CHUNK < IN;");
     emit(e, "if (nb == @TB)");
     emit(e, "    %s_forward_tile(in + (size_t)b0 * IN, weight + o0, bo, out + (size_t)b0 * @OC + o0, i0, ni, @TB, ahead);", l->name);
-    emit(e, "else");
-    emit(e, "    for (int t = 0; t < nb; t++)");
-    emit(e, "        %s_forward_tile(in + (size_t)(b0 + t) * IN, weight + o0, bo, out + (size_t)(b0 + t) * @OC + o0, i0, ni, 1,",
-         l->name);
-    emit(e, "                        ahead && t == 0);");
+    /* A group's last nb < TB images take one tile of nb images, nb a constant in each case so that
+       the accumulators stay in registers.  One image at a time had been load-bound (NV FMAs for NV
+       loads and a broadcast): vgg-small's fc1 forward, 4 such images of 64, 1.87 → 1.42 ms. */
+    FcTile f = fc_tile(e, l);
+    if (f.tb > 1) {
+        emit_open(e, "else switch (nb) {   /* the group's last images: one tile, its size a constant */");
+        for (int nb = 1; nb < f.tb; nb++)
+            emit(e, "case %d: %s_forward_tile(in + (size_t)b0 * IN, weight + o0, bo, out + (size_t)b0 * @OC + o0, i0, ni, %d, ahead); break;",
+                 nb, l->name, nb);
+        emit_close(e, NULL);
+    }
     emit_close(e, "b0");
     emit_close(e, "i0");
     emit_close(e, "r");
