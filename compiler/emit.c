@@ -142,6 +142,16 @@ void emit_backward_open(Emitter *e, const PlanLayer *pl, bool uses_in, bool uses
     }
 }
 
+/* A backward that another layer's does (its din is its dout, the same buffer). */
+void emit_backward_empty(Emitter *e, const PlanLayer *pl)
+{
+    emit_backward_open(e, pl, false, false);
+    emit(e, "(void)c;");
+    emit(e, "(void)dout;");
+    emit(e, "(void)din;");
+    emit_close(e, NULL);
+}
+
 void emit_din_open(Emitter *e, const PlanLayer *pl)
 {
     if (!pl->need_din) emit_open(e, "if (din != NULL) {   /* the first layer: dLoss/dx only when asked for */");
@@ -267,14 +277,19 @@ static void emit_buffers(Emitter *e, const Plan *p, bool gradients)
              shape_comment(s, sizeof s, pl->l->out));
     }
     if (!gradients) return;
+    char dout[128] = "(float *)dout";   /* each layer's dL/dout: the din of the layer after it */
     for (int i = p->nlayers - 1; i >= 0; i--) {
         const PlanLayer *pl = &p->layers[i];
         if (!pl->out_buf || !pl->need_din) continue;
         if (pl->mask_by)
             emit(e, "float *%s_din = %s_din;   /* %s_backward applied %s's mask */", pl->l->name, pl->mask_by,
                  pl->mask_by, pl->l->name);
+        else if (pl->pooled_by && emit_conv_winograd_pools(e, pl->pooled_by))
+            emit(e, "float *%s_din = %s;   /* %s_backward reads it through %s's argmax */", pl->l->name, dout,
+                 pl->pooled_by->l->name, pl->l->name);
         else
             emit(e, "float *%s_din = c->acts + B * %sDIN;   /* dLoss/d(%s) */", pl->l->name, pl->prefix, pl->in_buf);
+        snprintf(dout, sizeof dout, "%s_din", pl->l->name);
     }
 }
 

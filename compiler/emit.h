@@ -37,6 +37,8 @@ void emit_forward_open(Emitter *e, const PlanLayer *pl, bool uses_in);
 /* A forward with nothing to do: another layer's forward does its work. */
 void emit_forward_empty(Emitter *e, const PlanLayer *pl);
 void emit_backward_open(Emitter *e, const PlanLayer *pl, bool uses_in, bool uses_out);
+/* A backward with nothing to do: another layer's backward does its work, and din is dout. */
+void emit_backward_empty(Emitter *e, const PlanLayer *pl);
 
 /* A float as a C literal: 1 -> "1.0f", 1e-08 -> "1e-08f".  buf holds 32 bytes. */
 typedef struct FloatText { char s[32]; } FloatText;
@@ -81,6 +83,7 @@ void emit_conv_winograd_din(Emitter *e, const PlanLayer *pl);
 void emit_conv_winograd_weight_grad_constants(Emitter *e, const PlanLayer *pl);
 void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl);
 void emit_conv_winograd_weight_grad(Emitter *e, const PlanLayer *pl);
+void emit_conv_winograd_backward_open(Emitter *e, const PlanLayer *pl);
 /* Accumulator tile rows that fit the vector registers beside nv vectors, at most limit. */
 int emit_tile_size(const Emitter *e, long nv, long limit);
 /* The channel vectors (a divisor of nv, at most `most`) one register tile covers, so that its rows stay

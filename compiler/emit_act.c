@@ -62,11 +62,7 @@ void emit_activation_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         /* plan.c made din the same buffer as dout, which the next layer already masked */
         emit(e, "/* done by %s_backward, which passes dL/d(our output) on only where our output is > 0: din is dout */",
              pl->mask_by);
-        emit_backward_open(e, pl, false, false);
-        emit(e, "(void)c;");
-        emit(e, "(void)dout;");
-        emit(e, "(void)din;");
-        emit_close(e, NULL);
+        emit_backward_empty(e, pl);
         return;
     }
     emit_backward_open(e, pl, leaky, !leaky);

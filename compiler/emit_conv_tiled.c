@@ -1960,6 +1960,7 @@ static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer 
     } else {
         emit(e, "const float *restrict src = in;");
     }
+    if (wino) emit_conv_winograd_backward_open(e, pl);
     if (wino) emit_conv_winograd_weight_grad(e, pl);   /* and dL/dbias */
     else if (weight_grad_by_rows(e, pl)) emit_weight_grad_by_rows(e, pl);
     else emit_weight_grad_tiled(e, pl);

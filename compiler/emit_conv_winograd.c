@@ -112,6 +112,8 @@ typedef struct WinoDir {
     long ci, co;            /* the channels it reads and writes */
     const WinoAlgo *w;      /* its block size */
     bool margin_free;       /* its source has no zero margin: window floats past the edges read as 0 */
+    const PlanLayer *routed;   /* dL/din where the forward applied this pool: src is the pool's dL/dout,
+                                  read through its argmax (routed_pool), else NULL */
 } WinoDir;
 
 enum { WINO_CHUNK_BYTES = 64 * 1024, WINO_STACK_MAX_BYTES = 320 * 1024, WINO_MIN_TILE = 4 };
@@ -156,14 +158,14 @@ static bool dir_fits(const Emitter *e, const WinoDir *d, const Layer *l)
 /* The forward reads the image in place where the plan keeps no padded copy (margin_free). */
 static WinoDir wino_forward(const PlanLayer *pl, const WinoAlgo *w)
 {
-    return (WinoDir){"WF", "forward", pl->l->in.c, pl->l->a.n, w, pl->margin_free};
+    return (WinoDir){"WF", "forward", pl->l->in.c, pl->l->a.n, w, pl->margin_free, NULL};
 }
 
 /* dL/din reads dL/dout in place: a copy with zero margins (a thread's stack buffer of 148 KiB for
  * vgg-small's conv2) cost a write and a read of every float, 0.5-1 ms of the layer's 15 ms backward. */
 static WinoDir wino_input_grad(const Layer *l, const WinoAlgo *w)
 {
-    return (WinoDir){"WD", "input_grad", l->a.n, l->in.c, w, true};
+    return (WinoDir){"WD", "input_grad", l->a.n, l->in.c, w, true, NULL};
 }
 
 static bool algo_fits(const Emitter *e, const PlanLayer *pl, const WinoAlgo *w)
@@ -214,6 +216,69 @@ static const char *dst_args(const Emitter *e, const PlanLayer *pl, bool forward)
 {
     return dir_pool(e, pl, forward) ? "pooled, argmax" : "dst";
 }
+
+/* Where the forward applies the pool, the backward reads the pool's dL/dout
+ * and routes it through the pool's argmax as it loads each vector (the pool's
+ * backward, fused): the pool's own pass had written the conv's whole dL/dout,
+ * three quarters zeros (8 MiB a batch for vgg-small's conv2), for dL/dweight
+ * and dL/din to read back. */
+static const PlanLayer *routed_pool(const Emitter *e, const PlanLayer *pl)
+{
+    return emit_conv_winograd_pools(e, pl) ? pl->pool_after : NULL;
+}
+
+/* dL/dout's floats per image: the conv's output, or the pool's that routes it. */
+typedef struct Text { char s[96]; } Text;
+
+static Text dout_floats(const PlanLayer *pool)
+{
+    Text t;
+    if (pool) snprintf(t.s, sizeof t.s, "%sOH * %sOW * %sOC", pool->prefix, pool->prefix, pool->prefix);
+    else snprintf(t.s, sizeof t.s, "@OH * @OW * @OC");
+    return t;
+}
+
+/* conv_routed(r, dpool, argmax, y, x, v): into r, dL/d(the conv's output)
+ * at row y, column x, output-channel vector v, as the pool's backward would
+ * have stored it: the pool's dL/dout for the window holding (y, x) in the
+ * lanes where that window's argmax is (y, x), else 0 (argmax −1 where the
+ * relu's output was not > 0, so those get 0 too).  Through a pointer, as the
+ * other vector helpers: returning a vector by value warns (-Wpsabi) where
+ * the target lacks its width. */
+static void emit_routed_load(Emitter *e, const PlanLayer *pl, const PlanLayer *pool)
+{
+    const char *n = pl->l->name, *q = pool->prefix;
+    emit(e, "/* %s: into r, dL/d(its output) at row y, column x, channels v·@VL …: %s's backward, fused — %s's", n,
+         pool->l->name, pool->l->name);
+    emit(e, "   dL/dout (dpool) of the window holding (y, x), in the lanes where the window's argmax is (y, x), else 0 */");
+    emit(e, "static inline __attribute__((always_inline)) void %s_routed(%s_vf *r, const float *restrict dpool,", n, n);
+    emit(e, "    const int32_t *restrict argmax, const int y, const int x, const int v)");
+    emit_open(e, "{");
+    emit(e, "const size_t w = ((size_t)y / 2 * %sOW + (size_t)x / 2) * %sOC + v * @VL;", q, q);
+    emit(e, "%s_vi at;", n);
+    emit(e, "memcpy(&at, argmax + w, sizeof at);");
+    emit(e, "*r = (%s_vf)((%s_vi)*(const %s_vf *)(dpool + w) & (at == y * @OW + x));", n, n, n);
+    emit_close(e, NULL);
+    emit_blank(e);
+}
+
+/* At the top of conv_backward, for dL/dweight and dL/din: where the pool
+ * routes dout, its argmax. */
+void emit_conv_winograd_backward_open(Emitter *e, const PlanLayer *pl)
+{
+    const PlanLayer *pool = routed_pool(e, pl);
+    if (pool)
+        emit(e, "const int32_t *restrict argmax = c->index + (size_t)c->batch * %sARGMAX;   /* dout is %s's dL/dout: "
+             "routed through this */", pool->prefix, pool->l->name);
+}
+
+/* A direction's source, as parameters and as arguments: with argmax where the pool routes it. */
+static const char *src_params(const WinoDir *d)
+{
+    return d->routed ? "const float *restrict src, const int32_t *restrict argmax" : "const float *restrict src";
+}
+
+static const char *src_args(const WinoDir *d) { return d->routed ? "src, argmax" : "src"; }
 
 static void emit_dir_constants(Emitter *e, const WinoDir *d, const Layer *l, long src_h, long src_w)
 {
@@ -305,13 +370,24 @@ static void emit_window_loads(Emitter *e, const PlanLayer *pl, const WinoDir *d,
 {
     const char *n = pl->l->name, *k = d->tag;
     int wn = d->w->n;
+    char routed[96];
+    snprintf(routed, sizeof routed, "%s_routed(&r[a][b], src, argmax, y0 + a, x0 + b, v)", n);
     emit(e, "for (int a = 0; a < %d; a++)", wn);
+    if (!checked && d->routed) {
+        emit(e, "    for (int b = 0; b < %d; b++) %s;", wn, routed);
+        return;
+    }
     if (!checked) {
         emit(e, "    for (int b = 0; b < %d; b++) r[a][b] = *(const %s_vf *)(x + ((size_t)a * @%s_SRC_W + b) * @%s_CI + v * @VL);",
              wn, n, k, k);
         return;
     }
     emit(e, "    for (int b = 0; b < %d; b++)", wn);
+    if (d->routed) {
+        emit(e, "        if ((unsigned)(y0 + a) < @%s_SRC_H && (unsigned)(x0 + b) < @%s_SRC_W) %s;", k, k, routed);
+        emit(e, "        else r[a][b] = (%s_vf){0};", n);
+        return;
+    }
     emit(e, "        r[a][b] = (unsigned)(y0 + a) < @%s_SRC_H && (unsigned)(x0 + b) < @%s_SRC_W", k, k);
     emit(e, "                  ? *(const %s_vf *)(src + ((size_t)(y0 + a) * @%s_SRC_W + x0 + b) * @%s_CI + v * @VL) : (%s_vf){0};",
          n, k, k, n);
@@ -349,7 +425,7 @@ static void emit_input_transform(Emitter *e, const PlanLayer *pl, const WinoDir 
         emit(e, "   src at (%d·ty − 1, %d·tx − 1), zeros outside src */", m, m);
     else
         emit(e, "   src at (%d·ty, %d·tx) */", m, m);
-    emit(e, "static inline __attribute__((always_inline)) void %s_%s_winograd_in(const float *restrict src,", n, d->fn);
+    emit(e, "static inline __attribute__((always_inline)) void %s_%s_winograd_in(%s,", n, d->fn, src_params(d));
     emit(e, "    float *restrict V, const int t0, const int nt)");
     emit_open(e, "{");
     emit_open(e, "for (int t = 0; t < nt; t++) {");
@@ -360,7 +436,7 @@ static void emit_input_transform(Emitter *e, const PlanLayer *pl, const WinoDir 
     } else {
         emit(e, "const int y0 = %d * ty - 1, x0 = %d * tx - 1;   /* the window's first row and column in src */", m, m);
         emit_open(e, "if (y0 >= 0 && x0 >= 0 && y0 + %d <= @%s_SRC_H && x0 + %d <= @%s_SRC_W) {", wn, k, wn, k);
-        emit(e, "const float *restrict x = src + ((size_t)y0 * @%s_SRC_W + x0) * @%s_CI;", k, k);
+        if (!d->routed) emit(e, "const float *restrict x = src + ((size_t)y0 * @%s_SRC_W + x0) * @%s_CI;", k, k);
         emit_window_transform(e, pl, d, false);
         emit_else(e, "an edge tile");
         emit_window_transform(e, pl, d, true);
@@ -505,13 +581,13 @@ static void emit_chunk(Emitter *e, const PlanLayer *pl, const WinoDir *d, bool f
     long points = wino_points(d->w);
     int m = d->w->m;
     int last_row = d->w->n - 1 - (d->margin_free ? 1 : 0);   /* tile row ty's window ends at source row m·ty + this */
-    emit(e, "static inline __attribute__((always_inline)) void %s_%s_winograd_chunk(const float *restrict src,", n, f);
+    emit(e, "static inline __attribute__((always_inline)) void %s_%s_winograd_chunk(%s,", n, f, src_params(d));
     emit(e, "    const float *restrict u, const float *restrict %s, %s, float *restrict V,", side,
          dst_params(e, pl, forward));
     emit(e, "    float *restrict M, const int t0, const int nt)");
     emit_open(e, "{");
     bool pooled = dir_pool(e, pl, forward);   /* it writes a quarter as many floats, and argmax */
-    emit(e, "%s_%s_winograd_in(src, V, t0, nt);", n, f);
+    emit(e, "%s_%s_winograd_in(%s, V, t0, nt);", n, f, src_args(d));
     emit(e, "/* what the hardware prefetcher brings too late (vgg-small's conv2 forward: 111 µs an image streaming");
     if (pooled) {
         emit(e, "   the batch, 90 with one image in cache): the input rows the next chunk adds, a %ldth per ξ */",
@@ -525,13 +601,24 @@ static void emit_chunk(Emitter *e, const PlanLayer *pl, const WinoDir *d, bool f
     emit(e, "const int next_end = t0 + 2 * nt < @TILES ? t0 + 2 * nt : @TILES;   /* the next chunk's tiles end */");
     emit(e, "const int in_rows = t0 + nt < @TILES ? %d * ((next_end - 1) / @TILES_W) + %d - last_in : 0;", m,
          last_row);
-    emit(e, "const float *restrict next_in = src + (size_t)(last_in + 1) * @%s_SRC_W * @%s_CI;", k, k);
+    if (d->routed) {
+        const char *q = d->routed->prefix;
+        emit(e, "/* in %s's dL/dout and argmax, which src and argmax are: the pooled rows holding them */",
+             d->routed->l->name);
+        emit(e, "const int p0 = (last_in + 1) / 2, prows = in_rows > 0 ? (last_in + in_rows) / 2 + 1 - p0 : 0;");
+        emit(e, "const float *restrict next_in = src + (size_t)p0 * %sOW * @%s_CI;", q, k);
+        emit(e, "const int32_t *restrict next_arg = argmax + (size_t)p0 * %sOW * @%s_CI;", q, k);
+    } else {
+        emit(e, "const float *restrict next_in = src + (size_t)(last_in + 1) * @%s_SRC_W * @%s_CI;", k, k);
+    }
     if (!pooled) emit(e, "float *restrict out_rows = dst + (size_t)%d * (t0 / @TILES_W) * @OW * @%s_CO;", m, k);
-    emit(e, "const long in_bytes = 4L * in_rows * @%s_SRC_W * @%s_CI;", k, k);
+    if (d->routed) emit(e, "const long in_bytes = 4L * prows * %sOW * @%s_CI;", d->routed->prefix, k);
+    else emit(e, "const long in_bytes = 4L * in_rows * @%s_SRC_W * @%s_CI;", k, k);
     if (!pooled)
         emit(e, "const long out_bytes = 4L * %d * ((t0 + nt - 1) / @TILES_W - t0 / @TILES_W + 1) * @OW * @%s_CO;", m, k);
     emit_open(e, "for (int xi = 0; xi < %ld; xi++) {", points);
     emit(e, "cnn_prefetch_part(next_in, in_bytes, xi, %ld, 0);", points);
+    if (d->routed) emit(e, "cnn_prefetch_part(next_arg, in_bytes, xi, %ld, 0);", points);
     if (!pooled) emit(e, "cnn_prefetch_part(out_rows, out_bytes, xi, %ld, 1);", points);
     emit(e, "const float *restrict vx = V + (size_t)xi * @%s_VROW, *restrict ux = u + (size_t)xi * @%s_CI * @%s_CO;",
          k, k, k);
@@ -547,17 +634,18 @@ static void emit_chunk(Emitter *e, const PlanLayer *pl, const WinoDir *d, bool f
     emit_blank(e);
     emit(e, "/* %s, %s: one image, src %s, in chunks of @%s_CHUNK tiles */", n, f,
          d->margin_free ? "without margins (zeros past its edges)" : "padded by 1 on every side", k);
-    emit(e, "static void %s_%s_winograd(const float *restrict src, const float *restrict u, const float *restrict %s,", n, f,
-         side);
+    emit(e, "static void %s_%s_winograd(%s, const float *restrict u, const float *restrict %s,", n, f,
+         src_params(d), side);
     emit(e, "    %s)", dst_params(e, pl, forward));
     emit_open(e, "{");
     emit(e, "float V[%ld * @%s_VROW] __attribute__((aligned(64)));   /* this thread's, on its stack */", points, k);
     emit(e, "float M[%ld * @%s_MROW] __attribute__((aligned(64)));", points, k);
     emit(e, "int t0 = 0;");
     const char *da = dst_args(e, pl, forward);
-    emit(e, "for (; t0 + @%s_CHUNK <= @TILES; t0 += @%s_CHUNK) %s_%s_winograd_chunk(src, u, %s, %s, V, M, t0, @%s_CHUNK);",
-         k, k, n, f, side, da, k);
-    emit(e, "if (t0 < @TILES) %s_%s_winograd_chunk(src, u, %s, %s, V, M, t0, @TILES %% @%s_CHUNK);", n, f, side, da, k);
+    emit(e, "for (; t0 + @%s_CHUNK <= @TILES; t0 += @%s_CHUNK) %s_%s_winograd_chunk(%s, u, %s, %s, V, M, t0, @%s_CHUNK);",
+         k, k, n, f, src_args(d), side, da, k);
+    emit(e, "if (t0 < @TILES) %s_%s_winograd_chunk(%s, u, %s, %s, V, M, t0, @TILES %% @%s_CHUNK);", n, f, src_args(d), side,
+         da, k);
     emit_close(e, NULL);
     emit_blank(e);
 }
@@ -583,6 +671,7 @@ void emit_conv_winograd_forward_kernels(Emitter *e, const PlanLayer *pl)
 void emit_conv_winograd_din_kernels(Emitter *e, const PlanLayer *pl)
 {
     WinoDir d = wino_input_grad(pl->l, wino_algo(e, pl));
+    d.routed = routed_pool(e, pl);
     emit_direction(e, pl, &d, false);
 }
 
@@ -626,12 +715,20 @@ void emit_conv_winograd_din(Emitter *e, const PlanLayer *pl)
     emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, by Winograd F(%d×%d,3×3) */", m, m);
     emit(e, "float *restrict u = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WINO;");
     emit(e, "%s_winograd_weights(c->params + @WEIGHT, u, 1);", n);
+    const PlanLayer *pool = routed_pool(e, pl);
     emit_batch_loop(e);
     const char *mask = !pl->relu_mask ? "NULL"
                        : pl->margin_free ? "in + (size_t)b * @IH * @IW * @IC"   /* the relu's output: our input */
                        : "padded + (size_t)b * @SRC_H * @SRC_W * @IC";
-    emit(e, "%s_input_grad_winograd(dout + (size_t)b * @OH * @OW * @OC, u, %s, din + (size_t)b * @IH * @IW * @IC);", n,
-         mask);
+    Text image = dout_floats(pool);
+    if (pool) {
+        emit(e, "%s_input_grad_winograd(dout + (size_t)b * %s, argmax + (size_t)b * %s, u, %s,", n, image.s, image.s,
+             mask);
+        emit(e, "    din + (size_t)b * @IH * @IW * @IC);");
+    } else {
+        emit(e, "%s_input_grad_winograd(dout + (size_t)b * %s, u, %s, din + (size_t)b * @IH * @IW * @IC);", n, image.s,
+             mask);
+    }
     emit_close(e, "b");
 }
 
@@ -709,17 +806,23 @@ static void emit_weight_grad_output_row(Emitter *e, const PlanLayer *pl, const W
 {
     const char *n = pl->l->name;
     int wn = w->n, m = w->m;
-    emit(e, "/* %s, dL/dweight: row a of E = A g Aᵀ for the same tiles, g dL/dout's %d×%d block */", n, m, m);
-    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_winograd_g(const float *restrict dout,", n);
+    const PlanLayer *pool = routed_pool(e, pl);
+    emit(e, "/* %s, dL/dweight: row a of E = A g Aᵀ for the same tiles, g dL/dout's %d×%d block%s */", n, m, m,
+         pool ? " (routed from dout, the pool's, through argmax)" : "");
+    emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_winograd_g(const float *restrict dout,%s", n,
+         pool ? " const int32_t *restrict argmax," : "");
     emit(e, "    float *restrict E, const int a, const int t0, const int nt)");
     emit_open(e, "{");
     emit_open(e, "for (int t = 0; t < nt; t++) {");
     emit(e, "const int ty = (t0 + t) / @TILES_W, tx = (t0 + t) %% @TILES_W;");
-    emit(e, "const float *restrict g = dout + ((size_t)%d * ty * @OW + %d * tx) * @OC;", m, m);
+    if (!pool) emit(e, "const float *restrict g = dout + ((size_t)%d * ty * @OW + %d * tx) * @OC;", m, m);
     emit_open(e, "for (int v = 0; v < @NV; v++) {");
     emit(e, "%s_vf r[%d], y[%d];", n, m, m);
     emit_open(e, "for (int j = 0; j < %d; j++) {   /* column j of row a of A g */", m);
-    emit(e, "for (int i = 0; i < %d; i++) r[i] = *(const %s_vf *)(g + ((size_t)i * @OW + j) * @OC + v * @VL);", m, n);
+    if (pool)
+        emit(e, "for (int i = 0; i < %d; i++) %s_routed(&r[i], dout, argmax, %d * ty + i, %d * tx + j, v);", m, n, m, m);
+    else
+        emit(e, "for (int i = 0; i < %d; i++) r[i] = *(const %s_vf *)(g + ((size_t)i * @OW + j) * @OC + v * @VL);", m, n);
     emit_row_switch(e, "y[j]", &w->at[0][0], wn, 1, m, 6, "r[%d]");   /* A's row a: column a of Aᵀ */
     emit_close(e, "j");
     emit(e, "float *restrict o = E + (size_t)t * @OC + v * @VL;   /* (row of A g) Aᵀ */");
@@ -735,6 +838,8 @@ void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl)
 {
     const char *n = pl->l->name;
     const WinoAlgo *w = wino_algo(e, pl);
+    const PlanLayer *pool = routed_pool(e, pl);
+    if (pool) emit_routed_load(e, pl, pool);
     emit_weight_grad_input_row(e, pl, w);
     emit_weight_grad_output_row(e, pl, w);
     char vt[64], vec[128];
@@ -759,7 +864,8 @@ void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl)
     emit_close(e, NULL);
     emit_blank(e);
     emit(e, "static inline __attribute__((always_inline)) void %s_weight_grad_winograd_chunk(const float *restrict src,", n);
-    emit(e, "    const float *restrict dout, float *restrict m, float *restrict dbias, float *restrict V, float *restrict E,");
+    emit(e, "    const float *restrict dout,%s float *restrict m, float *restrict dbias, float *restrict V, float *restrict E,",
+         pool ? " const int32_t *restrict argmax," : "");
     emit(e, "    const int a, const int t0, const int nt, const int first)");
     emit_open(e, "{");
     /* one case per row, so each inlined copy of the transforms has constant coefficients: with a
@@ -767,8 +873,8 @@ void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl)
        inputs where a row needs two */
     emit_open(e, "switch (a) {   /* the row's transforms with constant coefficients */");
     for (int a = 0; a < w->n; a++)
-        emit(e, "case %d: %s_weight_grad_winograd_in(src, V, %d, t0, nt); %s_weight_grad_winograd_g(dout, E, %d, t0, nt); break;",
-             a, n, a, n, a);
+        emit(e, "case %d: %s_weight_grad_winograd_in(src, V, %d, t0, nt); %s_weight_grad_winograd_g(%s, E, %d, t0, nt); break;",
+             a, n, a, n, pool ? "dout, argmax" : "dout", a);
     emit(e, "default: __builtin_unreachable();");
     emit_close(e, NULL);
     if (pl->l->a.bias) {
@@ -822,6 +928,8 @@ void emit_conv_winograd_weight_grad(Emitter *e, const PlanLayer *pl)
 {
     const char *n = pl->l->name;
     const WinoAlgo *w = wino_algo(e, pl);
+    const PlanLayer *pool = routed_pool(e, pl);
+    Text gimage = dout_floats(pool);
     int wn = w->n;
     emit(e, "/* dL/dweight by Winograd F(%d×%d,3×3): M summed over each chunk of the batch, tasks of (chunk, row a", w->m,
          w->m);
@@ -850,16 +958,20 @@ void emit_conv_winograd_weight_grad(Emitter *e, const PlanLayer *pl)
     const char *image = pl->margin_free ? "@IH * @IW" : "@SRC_H * @SRC_W";
     if (pl->margin_free) emit_conv_thread_copy(e);
     else emit(e, "const float *restrict img = src + (size_t)b * @SRC_H * @SRC_W * @IC;");
-    emit(e, "const float *restrict gr = dout + (size_t)b * @OH * @OW * @OC;");
+    emit(e, "const float *restrict gr = dout + (size_t)b * %s;", gimage.s);
+    if (pool) emit(e, "const int32_t *restrict arg = argmax + (size_t)b * %s;", gimage.s);
     emit(e, "/* the chunk's next image, a share per (row, tile chunk): the first row's task brings an image in */");
     emit(e, "const int more = b + 1 < cnn_chunk_first(c->batch, g + 1);");
-    emit(e, "const long img_bytes = more ? 4L * %s * @IC : 0, gr_bytes = more ? 4L * @OH * @OW * @OC : 0;", image);
+    emit(e, "const long img_bytes = more ? 4L * %s * @IC : 0, gr_bytes = more ? 4L * %s : 0;", image, gimage.s);
     emit_open(e, "for (int t0 = 0; t0 < @TILES; t0 += @WW_CHUNK) {");
     emit(e, "const int share = a * WW_CHUNKS + t0 / @WW_CHUNK;");
     emit(e, "cnn_prefetch_part(src + (size_t)(b + 1) * %s * @IC, img_bytes, share, %d * WW_CHUNKS, 0);", image, wn);
-    emit(e, "cnn_prefetch_part(gr + (size_t)@OH * @OW * @OC, gr_bytes, share, %d * WW_CHUNKS, 0);", wn);
-    emit(e, "if (t0 + @WW_CHUNK <= @TILES) %s_weight_grad_winograd_chunk(img, gr, mg, dbg, V, E, a, t0, @WW_CHUNK, k == 0 && t0 == 0);", n);
-    emit(e, "else %s_weight_grad_winograd_chunk(img, gr, mg, dbg, V, E, a, t0, @TILES %% @WW_CHUNK, k == 0 && t0 == 0);", n);
+    emit(e, "cnn_prefetch_part(gr + (size_t)%s, gr_bytes, share, %d * WW_CHUNKS, 0);", gimage.s, wn);
+    if (pool) emit(e, "cnn_prefetch_part(arg + (size_t)%s, gr_bytes, share, %d * WW_CHUNKS, 0);", gimage.s, wn);
+    const char *g = pool ? "gr, arg" : "gr";
+    emit(e, "if (t0 + @WW_CHUNK <= @TILES) %s_weight_grad_winograd_chunk(img, %s, mg, dbg, V, E, a, t0, @WW_CHUNK, k == 0 && t0 == 0);",
+         n, g);
+    emit(e, "else %s_weight_grad_winograd_chunk(img, %s, mg, dbg, V, E, a, t0, @TILES %% @WW_CHUNK, k == 0 && t0 == 0);", n, g);
     emit_close(e, "t0");
     emit_close(e, "task");
     emit_close(e, "k");

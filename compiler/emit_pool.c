@@ -164,6 +164,12 @@ static void emit_maxpool_din_gather(Emitter *e, const Layer *l)
 void emit_maxpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
+    if (pl->pooled_by && emit_conv_winograd_pools(e, pl->pooled_by)) {
+        emit(e, "/* done by %s_backward, whose Winograd kernels read dout through argmax as they load it: din is "
+             "dout */", pl->pooled_by->l->name);
+        emit_backward_empty(e, pl);
+        return;
+    }
     emit_backward_open(e, pl, false, false);
     {
         emit_din_open(e, pl);

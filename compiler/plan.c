@@ -416,12 +416,16 @@ static void plan_lifetimes(Planner *pl)
     /* the loss reads the output, and callers (trace, eval) may still read what forward returned
        after backward: it lives through the whole step */
     if (last >= 0) live_at(pl, pl->out_life[last], 2 * n);
-    /* backward: layer i reads its dL/dout (the din of the layer after it) and writes its din */
-    int dout = -1;
+    /* backward: layer i reads its dL/dout (the din of the layer after it) and writes its din; a conv
+       whose forward applies the max pool after it (pool_after) reads the pool's dL/dout instead,
+       routed through the pool's argmax (the pool's backward, fused), so that lives to the conv's step */
+    int dout = -1, pool_dout = -1;
     for (int i = last; i >= 0; i--) {
         PlanLayer *q = &p->layers[i];
         if (!q->out_buf) continue;
         if (dout >= 0) live_at(pl, dout, 2 * n - i);
+        if (q->pooled_by) pool_dout = dout;
+        if (q->pool_after && pool_dout >= 0) live_at(pl, pool_dout, 2 * n - i);
         if (!q->need_din) break;
         if (q->mask_by) {             /* never the last layer: the one after it masks */
             pl->din_life[i] = dout;   /* its din is its dout, which the next layer masked */

@@ -90,8 +90,9 @@ typedef struct PlanLayer {
     const char *done_by;       /* relu: the conv that applies it (fused_relu), else NULL */
     const struct PlanLayer *pool_after;  /* Winograd conv with fused_relu: the 2×2 max pool right after
                                   that relu, which its forward may apply as it stores each tile's
-                                  outputs (plan_winograd_pools; emit_conv_winograd_pools says whether
-                                  it does), else NULL */
+                                  outputs, its backward then reading the pool's dL/dout through the
+                                  pool's argmax (plan_winograd_pools; emit_conv_winograd_pools says
+                                  whether it does), else NULL */
     const struct PlanLayer *pooled_by;   /* that max pool: the conv, else NULL */
     const char *mask_by;       /* relu: the layer after it whose backward applies its mask, else NULL */
     bool relu_mask;            /* max pool / conv that applies the relu before it in backward */

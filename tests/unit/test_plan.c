@@ -135,6 +135,31 @@ START_TEST(vgg_conv2_may_apply_pool1)
 }
 END_TEST
 
+/* Backward, conv2 reads pool1's dL/dout (conv3's din) through pool1's
+ * argmax while it writes its own din: the two may not share floats.  In
+ * vgg-small (examples/), where pool1's backward had been conv3's din's last
+ * reader, the plan had put conv3's din (an image's floats 77824 … 86015)
+ * inside conv2's (65536 … 98303). */
+static const char vgg_small[] = "input 32x32x3\n"
+                                "conv 3x3x32 pad=1; relu\n"
+                                "conv 3x3x32 pad=1; relu; pool 2\n"
+                                "conv 3x3x64 pad=1; relu\n"
+                                "conv 3x3x64 pad=1; relu; pool 2\n"
+                                "fc 256; relu\n"
+                                "fc 10\n";
+
+START_TEST(vgg_small_pool1_dout_lives_to_conv2_backward)
+{
+    Compilation cc;
+    const PlanLayer *conv2 = planned(&cc, vgg_small, "conv2"), *conv3 = layer_named(&cc, "conv3");
+    ck_assert_ptr_eq(conv2->pool_after, layer_named(&cc, "pool1"));
+    long s2 = shape_size(conv2->l->in), s3 = shape_size(conv3->l->in);
+    ck_assert_msg(!(conv2->din_off < conv3->din_off + s3 && conv3->din_off < conv2->din_off + s2),
+                  "conv2's din [%ld, +%ld) overlaps conv3's [%ld, +%ld)", conv2->din_off, s2, conv3->din_off, s3);
+    compilation_free(&cc);
+}
+END_TEST
+
 static void expect_no_pool_fusion(const char *text, const char *pool_name)
 {
     Compilation cc;
@@ -179,6 +204,7 @@ Suite *plan_suite(void)
     suite_add_tcase(s, tc);
     TCase *pools = tcase_create("winograd_pools");
     tcase_add_test(pools, vgg_conv2_may_apply_pool1);
+    tcase_add_test(pools, vgg_small_pool1_dout_lives_to_conv2_backward);
     tcase_add_test(pools, pool3_is_not_fused);
     tcase_add_test(pools, pool_after_direct_conv_is_not_fused);
     tcase_add_test(pools, pool_after_sigmoid_is_not_fused);
