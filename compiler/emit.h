@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "plan.h"
+#include "tiles.h"
 
 typedef struct Emitter {
     char *buf;

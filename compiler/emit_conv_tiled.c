@@ -24,31 +24,12 @@
 #include "emit.h"
 #include <string.h>
 
-/* Tile sizes from the register budget: 32 vector registers with AVX-512, 16
- * without; the weight (or gradient) vectors and one broadcast need their own. */
-int emit_tile_size(const Emitter *e, long nv, long limit)
-{
-    int regs = e->vlen == 16 ? 32 : 16;
-    long t = (regs - nv - 2) / (nv ? nv : 1);
-    if (t > 8) t = 8;
-    if (t > limit) t = limit;
-    return t < 1 ? 1 : (int)t;
-}
-
-/* How many of a tile's nv channel vectors one register tile covers: all of
- * them (or `most`) while that leaves room for a tile of WIDE_TILE or more rows,
- * else the largest divisor of nv that does, the kernel looping over the groups.  With
- * 16 registers (AVX2) 32 or 64 channels (4 or 8 vectors) run as groups of
- * 2 × 6 rows: 8 loads feed 12 FMAs, where one tile over all 8 vectors had
- * room for one row (9 loads for 8 FMAs) and Winograd's products did not fit
- * at all; vgg-small's conv2 forward there 40 → 22 ms a batch by Winograd. */
-enum { WIDE_TILE = 4 };
+/* Tile sizes from the register budget at the emitter's vector width (tiles.c). */
+int emit_tile_size(const Emitter *e, long nv, long limit) { return tile_rows(e->vlen, nv, limit); }
 
 int emit_vector_group(const Emitter *e, long nv, long most, long limit)
 {
-    for (long g = nv < most ? nv : most; g > 1; g--)
-        if (nv % g == 0 && emit_tile_size(e, g, limit) >= (limit < WIDE_TILE ? limit : WIDE_TILE)) return (int)g;
-    return 1;
+    return tile_vector_group(e->vlen, nv, most, limit);
 }
 
 /* A conv's tile of output (or input) pixels along a row: as many as the

@@ -116,43 +116,23 @@ typedef struct WinoDir {
                                   read through its argmax (routed_pool), else NULL */
 } WinoDir;
 
-enum { WINO_CHUNK_BYTES = 64 * 1024, WINO_STACK_MAX_BYTES = 320 * 1024, WINO_MIN_TILE = 4 };
-
-static long wino_tiles(const WinoAlgo *w, const Layer *l) { return (l->out.h / w->m) * (l->out.w / w->m); }
+/* The sizes (tiles.c, which the plan shares): tiles are m×m output blocks. */
+static long wino_tiles(const WinoAlgo *w, const Layer *l) { return wino_blocks(w->m, l); }
 static long wino_points(const WinoAlgo *w) { return (long)w->n * w->n; }
 
-/* The register tile: tiles × a group of output-channel vectors (all of them
- * where the registers hold enough tiles beside them). */
 static int wino_group(const Emitter *e, const WinoDir *d, const Layer *l)
 {
-    return emit_vector_group(e, d->co / e->vlen, d->co / e->vlen, wino_tiles(d->w, l));
+    return wino_vector_group(e->vlen, d->co, wino_tiles(d->w, l));
 }
 
 static int wino_tx(const Emitter *e, const WinoDir *d, const Layer *l)
 {
-    return emit_tile_size(e, wino_group(e, d, l), wino_tiles(d->w, l));
+    return wino_tile_rows(e->vlen, d->co, wino_tiles(d->w, l));
 }
 
-/* Tiles per chunk: V and M in about WINO_CHUNK_BYTES, a whole number of register tiles. */
 static long wino_chunk(const Emitter *e, const WinoDir *d, const Layer *l)
 {
-    long tx = wino_tx(e, d, l);
-    long ch = WINO_CHUNK_BYTES / (wino_points(d->w) * 4 * (d->ci + d->co));
-    ch = (ch + tx - 1) / tx * tx;
-    if (ch < 2 * tx) ch = 2 * tx;
-    if (ch > wino_tiles(d->w, l)) ch = wino_tiles(d->w, l);
-    return ch;
-}
-
-static long wino_stack_bytes(const Emitter *e, const WinoDir *d, const Layer *l)
-{
-    long ch = wino_chunk(e, d, l);
-    return wino_points(d->w) * 4 * (ch * (d->ci + d->co) + 32);
-}
-
-static bool dir_fits(const Emitter *e, const WinoDir *d, const Layer *l)
-{
-    return wino_tx(e, d, l) >= WINO_MIN_TILE && wino_stack_bytes(e, d, l) <= WINO_STACK_MAX_BYTES;
+    return wino_chunk_blocks(e->vlen, d->w->m, d->ci, d->co, wino_tiles(d->w, l));
 }
 
 /* The forward reads the image in place where the plan keeps no padded copy (margin_free). */
@@ -170,9 +150,8 @@ static WinoDir wino_input_grad(const Layer *l, const WinoAlgo *w)
 
 static bool algo_fits(const Emitter *e, const PlanLayer *pl, const WinoAlgo *w)
 {
-    if (pl->wino_m < w->m) return false;   /* plan.c: the options allow it and m divides the output */
-    WinoDir f = wino_forward(pl, w), d = wino_input_grad(pl->l, w);
-    return dir_fits(e, &f, pl->l) && (!pl->need_din || dir_fits(e, &d, pl->l));
+    /* plan.c: the options allow it and m divides the output; then the registers and the stack */
+    return pl->wino_m >= w->m && wino_fits(e->vlen, w->m, pl->l, pl->need_din);
 }
 
 /* The block size for this layer: the largest that plan.c allowed, that
