@@ -212,7 +212,11 @@ static void emit_layer_constants(Emitter *e, const Plan *p, const PlanLayer *pl)
     if (t == LAYER_CONV || t == LAYER_DECONV || t == LAYER_MAXPOOL || t == LAYER_AVGPOOL)
         emit(e, "@KH = %d, @KW = %d, @SH = %d, @SW = %d, @PH = %d, @PW = %d, @DH = %d, @DW = %d,",
              a->kh, a->kw, a->sh, a->sw, a->ph, a->pw, a->dh, a->dw);
-    if (pl->out_off >= 0) emit(e, "@OUT = %ld,   /* its output: acts + B*%ld */", pl->out_off, pl->out_off);
+    if (pl->out_off >= 0 && pl->out_unstored)
+        emit(e, "@OUT = %ld,   /* its output: never stored, so no floats of its own (%s_forward applies the pool "
+             "after) */", pl->out_off, pl->done_by ? pl->done_by : l->name);
+    else if (pl->out_off >= 0)
+        emit(e, "@OUT = %ld,   /* its output: acts + B*%ld */", pl->out_off, pl->out_off);
     if (pl->din_off >= 0) emit(e, "@DIN = %ld,   /* dLoss/d(its input): acts + B*%ld */", pl->din_off, pl->din_off);
     if (pl->weight_off >= 0) emit(e, "@WEIGHT = %ld,", pl->weight_off);
     if (pl->bias_off >= 0) emit(e, "@BIAS = %ld,", pl->bias_off);

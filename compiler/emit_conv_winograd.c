@@ -172,7 +172,13 @@ bool emit_conv_winograd(const Emitter *e, const PlanLayer *pl) { return wino_alg
  * or four (m = 4). */
 bool emit_conv_winograd_pools(const Emitter *e, const PlanLayer *pl)
 {
-    return pl->pool_after && emit_conv_winograd(e, pl);
+    if (!pl->pool_after) return false;
+    if (!emit_conv_winograd(e, pl)) {   /* the plan left the conv's output no floats */
+        fprintf(stderr, "cnnc: internal error: %s applies %s but Winograd does not fit it\n", pl->l->name,
+                pl->pool_after->l->name);
+        abort();
+    }
+    return true;
 }
 
 /* The pool the kernels of this direction apply (the forward's only), else NULL. */

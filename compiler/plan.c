@@ -13,6 +13,7 @@
  * the emitters read no more than that. */
 #include "plan.h"
 #include "summary.h"
+#include "tiles.h"
 #include <ctype.h>
 #include <stdlib.h>
 #include <math.h>
@@ -274,6 +275,7 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
     q->producer = pl->prev ? pl->prev->l->id : -1;
     q->done_by = q->mask_by = NULL;
     q->pool_after = q->pooled_by = NULL;
+    q->out_unstored = false;
     q->need_din = l->id > 0;
     if (l->folded) {   /* a folded softmax has no backward: the loss's gradient goes to the layer before it */
         q->out_buf = NULL;
@@ -338,14 +340,32 @@ static void plan_relu_masks(Plan *p)
     }
 }
 
+/* Whether the emitter takes Winograd for this conv at either vector width:
+ * F(2×2), or F(4×4) where plan_conv_winograd allows it, fits its registers
+ * and stack (tiles.c).  The pool fusion below leaves buffers out of the plan,
+ * which may not depend on the host the code is emitted on. */
+static bool winograd_at_every_width(const PlanLayer *conv)
+{
+    for (int vlen = 8; vlen <= 16; vlen += 8) {
+        bool f2 = wino_fits(vlen, 2, conv->l, conv->need_din);
+        bool f4 = conv->wino_m >= 4 && wino_fits(vlen, 4, conv->l, conv->need_din);
+        if (!f2 && !f4) return false;
+    }
+    return true;
+}
+
 /* A 2×2 max pool, stride 2, over the fused relu of a conv that Winograd
- * F(m×m, 3×3) may take: the conv's output blocks (m even, and m divides the
+ * F(m×m, 3×3) takes: the conv's output blocks (m even, and m divides the
  * output) hold whole windows, so its output transform can take each
  * window's maximum and argmax while the outputs are in registers, and the
  * pool's own pass over the conv's output (read back from memory: 8 MiB a
  * batch for vgg-small's pool1) goes; the conv then stores only the pool's
  * output and argmax.  The pool's output is written at the conv's step, and
- * so lives from there (plan_lifetimes). */
+ * so lives from there (plan_lifetimes).  Backward, the conv reads the pool's
+ * dL/dout through argmax as it loads it, and the pool does nothing.  So
+ * nothing stores the conv's output (nor its relu's, the same buffer) or the
+ * pool's dL/din: the first gets no floats, the second is the pool's dL/dout
+ * (vgg-small: 8 MiB of the 33 its activations had packed into). */
 static bool pool_fits_winograd(const Plan *p, const PlanLayer *q)
 {
     const LayerArgs *a = &q->l->a;
@@ -355,17 +375,20 @@ static bool pool_fits_winograd(const Plan *p, const PlanLayer *q)
     if (r->l->kind->tag != LAYER_RELU || !r->done_by || r->producer < 0) return false;
     const PlanLayer *conv = &p->layers[r->producer];
     return conv->fused_relu && conv->wino_m >= 2 && q->l->out.h * 2 == conv->l->out.h &&
-           q->l->out.w * 2 == conv->l->out.w;
+           q->l->out.w * 2 == conv->l->out.w && winograd_at_every_width(conv);
 }
 
-static void plan_winograd_pools(Plan *p)
+static void plan_winograd_pools(Planner *pl)
 {
+    Plan *p = pl->p;
     for (int i = 0; i < p->nlayers; i++) {
         PlanLayer *q = &p->layers[i];
         if (!pool_fits_winograd(p, q)) continue;
-        PlanLayer *conv = &p->layers[p->layers[q->producer].producer];
+        PlanLayer *relu = &p->layers[q->producer], *conv = &p->layers[relu->producer];
         conv->pool_after = q;
         q->pooled_by = conv;
+        conv->out_unstored = relu->out_unstored = true;
+        pl->life[pl->out_life[conv->l->id]].size = 0;   /* the relu works in place: the same buffer */
     }
 }
 
@@ -416,19 +439,17 @@ static void plan_lifetimes(Planner *pl)
     /* the loss reads the output, and callers (trace, eval) may still read what forward returned
        after backward: it lives through the whole step */
     if (last >= 0) live_at(pl, pl->out_life[last], 2 * n);
-    /* backward: layer i reads its dL/dout (the din of the layer after it) and writes its din; a conv
-       whose forward applies the max pool after it (pool_after) reads the pool's dL/dout instead,
-       routed through the pool's argmax (the pool's backward, fused), so that lives to the conv's step */
-    int dout = -1, pool_dout = -1;
+    /* backward: layer i reads its dL/dout (the din of the layer after it) and writes its din */
+    int dout = -1;
     for (int i = last; i >= 0; i--) {
         PlanLayer *q = &p->layers[i];
         if (!q->out_buf) continue;
         if (dout >= 0) live_at(pl, dout, 2 * n - i);
-        if (q->pooled_by) pool_dout = dout;
-        if (q->pool_after && pool_dout >= 0) live_at(pl, pool_dout, 2 * n - i);
         if (!q->need_din) break;
-        if (q->mask_by) {             /* never the last layer: the one after it masks */
-            pl->din_life[i] = dout;   /* its din is its dout, which the next layer masked */
+        if (q->mask_by || (q->pooled_by && dout >= 0)) {
+            /* its din is its dout: which the next layer masked, or (a pool its conv applies) which
+               the conv reads through the pool's argmax, so that lives to the conv's step */
+            pl->din_life[i] = dout;
         } else {
             pl->din_life[i] = new_lifetime(pl, shape_size(q->l->in));
             live_at(pl, pl->din_life[i], 2 * n - i);
@@ -509,7 +530,7 @@ static void plan_buffers(Planner *pl)
 {
     Plan *p = pl->p;
     plan_relu_masks(p);
-    plan_winograd_pools(p);
+    plan_winograd_pools(pl);
     plan_lifetimes(pl);
     p->act_unshared = 0;
     for (int i = 0; i < pl->nlife; i++) p->act_unshared += pl->life[i].size;

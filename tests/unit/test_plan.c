@@ -18,6 +18,7 @@
  * (plan.c: plan_winograd_pools). */
 #include <stdlib.h>
 #include <string.h>
+#include "tiles.h"
 #include "unit.h"
 
 /* The layer named name of the model cc planned. */
@@ -190,6 +191,38 @@ START_TEST(pool_after_sigmoid_is_not_fused)
 }
 END_TEST
 
+/* Winograd's forward of 384 → 16 channels on 4×4 = 16 blocks of 2×2 fits
+ * 8-float vectors but not 16-float ones (tiles.c), worked by hand: with 8
+ * floats, 16 registers, the 2 output vectors take tiles of (16 − 2 − 2)/2 = 6
+ * blocks, so chunks of 12 blocks (twice the tile; 64 KiB / (16·4·400 bytes)
+ * rounds up to less), V and M 16·4·(12·400 + 32) = 309,248 bytes ≤ 320 KiB;
+ * with 16 floats, 1 vector, tiles of 8, chunks of 16: 411,648 bytes.  So the
+ * emitter's choice depends on the host, and the plan, which may not, leaves
+ * the pool alone. */
+START_TEST(pool_after_conv_winograd_fits_at_one_width_is_not_fused)
+{
+    expect_no_pool_fusion("input 8x8x384\nconv 3x3x16 pad=1; relu; pool 2\nfc 10\n", "pool1");
+    Layer l = {.in = {8, 8, 384}, .out = {8, 8, 16}};
+    l.a.n = 16;
+    ck_assert(wino_fits(8, 2, &l, false));
+    ck_assert(!wino_fits(16, 2, &l, false));
+}
+END_TEST
+
+/* Fused, nothing stores conv2's output (nor relu2's, the same buffer): it has
+ * no floats; pool1's dL/din is its dL/dout, conv3's din. */
+START_TEST(vgg_small_fused_buffers)
+{
+    Compilation cc;
+    const PlanLayer *conv2 = planned(&cc, vgg_small, "conv2");
+    ck_assert(conv2->out_unstored && layer_named(&cc, "relu2")->out_unstored);
+    ck_assert(!layer_named(&cc, "conv3")->out_unstored);
+    ck_assert_int_eq(layer_named(&cc, "pool1")->din_off, layer_named(&cc, "conv3")->din_off);
+    ck_assert_int_eq(layer_named(&cc, "pool2")->din_off, layer_named(&cc, "fc1")->din_off);
+    compilation_free(&cc);
+}
+END_TEST
+
 Suite *plan_suite(void)
 {
     Suite *s = suite_create("plan");
@@ -208,6 +241,8 @@ Suite *plan_suite(void)
     tcase_add_test(pools, pool3_is_not_fused);
     tcase_add_test(pools, pool_after_direct_conv_is_not_fused);
     tcase_add_test(pools, pool_after_sigmoid_is_not_fused);
+    tcase_add_test(pools, pool_after_conv_winograd_fits_at_one_width_is_not_fused);
+    tcase_add_test(pools, vgg_small_fused_buffers);
     suite_add_tcase(s, pools);
     return s;
 }
