@@ -85,10 +85,10 @@ void emit_conv_winograd_weight_grad_constants(Emitter *e, const PlanLayer *pl);
 void emit_conv_winograd_weight_grad_kernels(Emitter *e, const PlanLayer *pl);
 void emit_conv_winograd_weight_grad(Emitter *e, const PlanLayer *pl);
 void emit_conv_winograd_backward_open(Emitter *e, const PlanLayer *pl);
-/* Accumulator tile rows that fit the vector registers beside nv vectors, at most limit. */
+/* Accumulator tile rows that fit the vector registers beside nv vectors, at most limit (tiles.c). */
 int emit_tile_size(const Emitter *e, long nv, long limit);
 /* The channel vectors (a divisor of nv, at most `most`) one register tile covers, so that its rows stay
- * wide (emit_conv_tiled.c explains). */
+ * wide (tiles.c explains). */
 int emit_vector_group(const Emitter *e, long nv, long most, long limit);
 /* dL/dweight's tile rows for `rows` weight rows beside nv gradient vectors: up to 12, split evenly
  * (emit_conv_tiled.c explains). */
