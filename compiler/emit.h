@@ -99,6 +99,9 @@ void emit_tile_zero(Emitter *e, const char *vtype, const char *rows, const char 
 void emit_tile_begin(Emitter *e, const char *vtype, const char *capacity, const char *rows, const char *nv);
 void emit_tile_update(Emitter *e, const char *vtype, const char *nv, const char *vector, const char *rows,
                       const char *scalar);
+/* The same into the tile `acc` names (an expression: "pair[h]"). */
+void emit_tile_update_into(Emitter *e, const char *acc, const char *vtype, const char *nv, const char *vector,
+                           const char *rows, const char *scalar);
 
 /* One pair per layer kind, referenced from the table in layers.c. */
 void emit_conv_forward(Emitter *e, const Plan *p, const PlanLayer *pl);
