@@ -288,7 +288,7 @@ static void emit_buffers(Emitter *e, const Plan *p, bool gradients)
         if (pl->mask_by)
             emit(e, "float *%s_din = %s_din;   /* %s_backward applied %s's mask */", pl->l->name, pl->mask_by,
                  pl->mask_by, pl->l->name);
-        else if (pl->pooled_by && emit_conv_winograd_pools(e, pl->pooled_by))
+        else if (pl->pooled_by)
             emit(e, "float *%s_din = %s;   /* %s_backward reads it through %s's argmax */", pl->l->name, dout,
                  pl->pooled_by->l->name, pl->l->name);
         else

@@ -75,7 +75,6 @@ void emit_conv_forward_batch_loop(Emitter *e, const PlanLayer *pl);
 /* emit_conv_winograd.c: 3×3 stride-1 convs by Winograd F(2×2,3×3), where plan.c
  * found the shape fits and the register tiles are wide enough. */
 bool emit_conv_winograd(const Emitter *e, const PlanLayer *pl);
-bool emit_conv_winograd_pools(const Emitter *e, const PlanLayer *pl);
 void emit_conv_winograd_constants(Emitter *e, const PlanLayer *pl);
 void emit_conv_winograd_forward_kernels(Emitter *e, const PlanLayer *pl);
 void emit_conv_winograd_din_kernels(Emitter *e, const PlanLayer *pl);

@@ -171,7 +171,7 @@ bool emit_conv_winograd(const Emitter *e, const PlanLayer *pl) { return wino_alg
  * and backward: where the plan says so (plan.c: plan_winograd_pools), which
  * it does only where Winograd fits at every vector width; each m×m output
  * block is one window (m = 2) or four (m = 4). */
-bool emit_conv_winograd_pools(const Emitter *e, const PlanLayer *pl)
+static bool emit_conv_winograd_pools(const Emitter *e, const PlanLayer *pl)
 {
     if (!pl->pool_after) return false;
     if (!emit_conv_winograd(e, pl)) {   /* the plan left the conv's output no floats */

@@ -56,7 +56,7 @@ static void emit_channel_vectors(Emitter *e, long channels)
 void emit_maxpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     emit(e, "/* out[b,y,x,c] = max over the window of in[b,iy,ix,c]; argmax keeps iy·IW + ix of the first maximum */");
-    if (pl->pooled_by && emit_conv_winograd_pools(e, pl->pooled_by)) {
+    if (pl->pooled_by) {
         emit(e, "/* done by %s_forward, whose Winograd output transform takes each window's maximum and argmax "
              "as it stores */", pl->pooled_by->l->name);
         emit_forward_empty(e, pl);
@@ -164,7 +164,7 @@ static void emit_maxpool_din_gather(Emitter *e, const Layer *l)
 void emit_maxpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
-    if (pl->pooled_by && emit_conv_winograd_pools(e, pl->pooled_by)) {
+    if (pl->pooled_by) {
         emit(e, "/* done by %s_backward, whose Winograd kernels read dout through argmax as they load it: din is "
              "dout */", pl->pooled_by->l->name);
         emit_backward_empty(e, pl);
