@@ -594,14 +594,15 @@ static void emit_chunk(Emitter *e, const PlanLayer *pl, const WinoDir *d, bool f
         emit(e, "const int p0 = (last_in + 1) / 2, prows = in_rows > 0 ? (last_in + in_rows) / 2 + 1 - p0 : 0;");
         emit(e, "const float *restrict next_in = src + (size_t)p0 * %sOW * @%s_CI;", q, k);
         emit(e, "const int32_t *restrict next_arg = argmax + (size_t)p0 * %sOW * @%s_CI;", q, k);
+        emit(e, "const long in_bytes = 4L * prows * %sOW * @%s_CI;", q, k);
     } else {
         emit(e, "const float *restrict next_in = src + (size_t)(last_in + 1) * @%s_SRC_W * @%s_CI;", k, k);
+        emit(e, "const long in_bytes = 4L * in_rows * @%s_SRC_W * @%s_CI;", k, k);
     }
-    if (!pooled) emit(e, "float *restrict out_rows = dst + (size_t)%d * (t0 / @TILES_W) * @OW * @%s_CO;", m, k);
-    if (d->routed) emit(e, "const long in_bytes = 4L * prows * %sOW * @%s_CI;", d->routed->prefix, k);
-    else emit(e, "const long in_bytes = 4L * in_rows * @%s_SRC_W * @%s_CI;", k, k);
-    if (!pooled)
+    if (!pooled) {
+        emit(e, "float *restrict out_rows = dst + (size_t)%d * (t0 / @TILES_W) * @OW * @%s_CO;", m, k);
         emit(e, "const long out_bytes = 4L * %d * ((t0 + nt - 1) / @TILES_W - t0 / @TILES_W + 1) * @OW * @%s_CO;", m, k);
+    }
     emit_open(e, "for (int xi = 0; xi < %ld; xi++) {", points);
     emit(e, "cnn_prefetch_part(next_in, in_bytes, xi, %ld, 0);", points);
     if (d->routed) emit(e, "cnn_prefetch_part(next_arg, in_bytes, xi, %ld, 0);", points);
