@@ -325,7 +325,7 @@ static bool din_is_overlap(const Emitter *e, const PlanLayer *pl)
 /* How a conv's dL/din runs: the first of these that fits.  The last is
  * emit_conv.c's plain loops (and a first layer's dL/dx, when asked for). */
 typedef enum DinKind {
-    DIN_WINOGRAD, DIN_OVERLAP, DIN_ROWS, DIN_WINDOWS, DIN_REDUCE, DIN_GATHER, DIN_SCATTER, DIN_PLAIN
+    DIN_WINOGRAD, DIN_OVERLAP, DIN_ROWS, DIN_WINDOWS, DIN_REDUCE, DIN_GATHER, DIN_PHASES, DIN_SCATTER, DIN_PLAIN
 } DinKind;
 
 static DinKind din_kind(const Emitter *e, const PlanLayer *pl)
@@ -336,6 +336,7 @@ static DinKind din_kind(const Emitter *e, const PlanLayer *pl)
     if (din_is_windows(e, pl)) return DIN_WINDOWS;
     if (din_is_reduce(e, pl)) return DIN_REDUCE;
     if (din_is_gather(pl)) return DIN_GATHER;
+    if (pl->din_phases && pl->wt_off >= 0) return DIN_PHASES;
     if (din_is_tiled(e, pl)) return DIN_SCATTER;
     return DIN_PLAIN;
 }
@@ -588,11 +589,16 @@ void emit_conv_tile_constants(Emitter *e, const PlanLayer *pl)
         emit(e, "@RVL = %d, @RNV = %d,   /* dL/din: output channels in @RNV vectors of @RVL */", rv.vl, rv.nv);
         break;
     }
-    case DIN_GATHER: {
+    case DIN_GATHER:
+    case DIN_PHASES: {
         ConvVec iv = channel_vec(e, l->in.c);
+        long row = din == DIN_PHASES ? ceil_div(l->in.w, l->a.sw) : l->in.w;   /* a phase's pixels */
         emit(e, "@IVL = %d, @NIV = %d, @ILAST = %d, @ICP = %d, @TXI = %d,   /* dL/din: input channels in vectors, "
-             "a tile of @TXI pixels */", iv.vl, iv.nv, iv.last, iv.vl * iv.nv, conv_pixel_tile(e, iv.nv, l->in.w));
-        emit_dpad_constants(e, l);
+             "a tile of @TXI pixels */", iv.vl, iv.nv, iv.last, iv.vl * iv.nv, conv_pixel_tile(e, iv.nv, row));
+        if (din == DIN_GATHER) emit_dpad_constants(e, l);
+        else
+            emit(e, "@DPAD_LEFT = %ld, @DPAD_W = %ld,   /* dL/dout's rows with zero columns: @DPAD_LEFT before, "
+                 "to the last any tap reads after */", plan_phase_dpad_left(l), plan_phase_dpad_width(l));
         break;
     }
     case DIN_WINOGRAD: break;   /* reads dL/dout in place */
@@ -872,7 +878,8 @@ static void emit_padded_weights(Emitter *e, const Layer *l)
 void emit_conv_copy_into_margins(Emitter *e, const char *dst, const char *src, const char *h, const char *w,
                                    const char *ch, const char *bh, const char *bw, const char *top, const char *left)
 {
-    emit(e, "memset(%s, 0, sizeof(float) * (size_t)(%s) * %s * %s);   /* the rows above */", dst, top, bw, ch);
+    if (strcmp(top, "0"))   /* the phase gather's buffer has no rows above or below */
+        emit(e, "memset(%s, 0, sizeof(float) * (size_t)(%s) * %s * %s);   /* the rows above */", dst, top, bw, ch);
     emit_open(e, "for (int y = 0; y < %s; y++) {", h);
     emit(e, "float *restrict r = %s + (size_t)(y + (%s)) * %s * %s;", dst, top, bw, ch);
     emit(e, "memset(r, 0, sizeof(float) * (size_t)(%s) * %s);", left, ch);
@@ -881,8 +888,9 @@ void emit_conv_copy_into_margins(Emitter *e, const char *dst, const char *src, c
     emit(e, "memset(r + (size_t)((%s) + %s) * %s, 0, sizeof(float) * (size_t)(%s - (%s) - %s) * %s);", left, w, ch, bw,
          left, w, ch);
     emit_close(e, "y");
-    emit(e, "memset(%s + (size_t)((%s) + %s) * %s * %s, 0, sizeof(float) * (size_t)(%s - (%s) - %s) * %s * %s);   "
-         "/* the rows below */", dst, top, h, bw, ch, bh, top, h, bw, ch);
+    if (strcmp(bh, h))
+        emit(e, "memset(%s + (size_t)((%s) + %s) * %s * %s, 0, sizeof(float) * (size_t)(%s - (%s) - %s) * %s * %s);   "
+             "/* the rows below */", dst, top, h, bw, ch, bh, top, h, bw, ch);
 }
 
 /* The forward's source: the input, or a (IH+2PH)×(IW+2PW) copy with zero
@@ -1499,26 +1507,50 @@ static void emit_din_tiled(Emitter *e, const PlanLayer *pl)
 }
 
 /* dL/din[b,iy,ix,ci] = Σ_{ky,kx,co} dout[b, iy+PH−ky·DH, ix+PW−kx·DW, co] · w[tap,ci,co]: the
- * full convolution of dL/dZ with the rotated kernel, as a gather (stride 1). */
-static void emit_input_grad_tile(Emitter *e, const PlanLayer *pl)
+ * full convolution of dL/dZ with the rotated kernel, as a gather (stride 1).
+ * With a stride (phases), the tile's pixels are ix, ix + SW, …: one phase,
+ * whose taps are those where SW divides ix+PW−kx·DW (and SH iy+PH−ky·DH),
+ * each reading tx consecutive output pixels. */
+static void emit_input_grad_tile(Emitter *e, const PlanLayer *pl, bool phases)
 {
     const Layer *l = pl->l;
     const char *n = l->name;
     bool partial = channel_vec(e, l->in.c).last != channel_vec(e, l->in.c).vl;
+    bool mask = phases && pl->relu_mask;
     emit(e, "typedef float %s_ivf __attribute__((vector_size(@IVL * sizeof(float)), aligned(4)));", n);
+    if (mask) emit(e, "typedef int32_t %s_ivi __attribute__((vector_size(@IVL * sizeof(int32_t))));", n);
     emit_blank(e);
-    emit(e, "/* %s: dL/din for tx input pixels of row iy from ix, all channels, gathered from the output", n);
-    emit(e, "   pixels (iy+PH−ky·DH, ix+t+PW−kx·DW) that read them, in dpad (dL/dout with zero margins, so");
-    emit(e, "   every tap is inside); wt rows are @ICP wide (zeros past @IC) */");
+    if (phases) {
+        emit(e, "/* %s: dL/din for tx input pixels of row iy, ix + @SW·t, all channels, gathered from the output", n);
+        emit(e, "   pixels ((iy+PH−ky·DH)/@SH, (ix+PW−kx·DW)/@SW + t) that read them, at the taps where those");
+        emit(e, "   divide, in dpad (dL/dout, output column ox at ox + @DPAD_LEFT, zero columns around, so every");
+        emit(e, "   such tap is inside); wt rows are @ICP wide (zeros past @IC)%s", mask ? "" : " */");
+        if (mask) emit(e, "   The relu before, applied as they are stored: 0 where its output, from mk, is not > 0 */");
+    } else {
+        emit(e, "/* %s: dL/din for tx input pixels of row iy from ix, all channels, gathered from the output", n);
+        emit(e, "   pixels (iy+PH−ky·DH, ix+t+PW−kx·DW) that read them, in dpad (dL/dout with zero margins, so");
+        emit(e, "   every tap is inside); wt rows are @ICP wide (zeros past @IC) */");
+    }
     emit(e, "static inline __attribute__((always_inline)) void %s_input_grad_tile(const float *restrict dpad,", n);
-    emit(e, "    const float *restrict wt, float *restrict pd, const int iy, const int ix, const int tx)");
+    emit(e, "    const float *restrict wt, %sfloat *restrict pd, const int iy, const int ix, const int tx)",
+         mask ? "const float *restrict mk, " : "");
     emit_open(e, "{");
     char vt[64], vec[128];
     snprintf(vt, sizeof vt, "%s_ivf", n);
     emit_tile_begin(e, vt, "@TXI", "tx", "@NIV");
     emit_open(e, "for (int ky = 0; ky < @KH; ky++) {");
+    if (phases) {
+        emit(e, "const int ry = iy + @PH - ky * @DH;");
+        emit(e, "if (ry < 0 || ry %% @SH != 0 || ry / @SH >= @OH) continue;   /* no output row reads row iy at this tap */");
+    }
     emit_open(e, "for (int kx = 0; kx < @KW; kx++) {");
-    emit(e, "const float *restrict g = dpad + ((size_t)(iy + (@KH - 1 - ky) * @DH) * @DPAD_W + ix + (@KW - 1 - kx) * @DW) * @OC;");
+    if (phases) {
+        emit(e, "const int rx = ix + @PW - kx * @DW;");
+        emit(e, "if (rx %% @SW != 0) continue;   /* this phase's pixels take other taps */");
+        emit(e, "const float *restrict g = dpad + ((size_t)(ry / @SH) * @DPAD_W + rx / @SW + @DPAD_LEFT) * @OC;");
+    } else {
+        emit(e, "const float *restrict g = dpad + ((size_t)(iy + (@KH - 1 - ky) * @DH) * @DPAD_W + ix + (@KW - 1 - kx) * @DW) * @OC;");
+    }
     emit(e, "const float *restrict wk = wt + (size_t)(%s) * @OC * @ICP;", tap(l));
     emit_open(e, "for (int co = 0; co < @OC; co++) {");
     snprintf(vec, sizeof vec, "*(const %s *)(wk + (size_t)co * @ICP + v * @IVL)", vt);
@@ -1528,11 +1560,24 @@ static void emit_input_grad_tile(Emitter *e, const PlanLayer *pl)
     emit_close(e, "ky");
     emit_open(e, "for (int t = 0; t < tx; t++) {");
     emit_open(e, "for (int v = 0; v < @NIV; v++) {");
+    const char *at = phases ? "pd + (size_t)t * @SW * @IC + v * @IVL" : "pd + (size_t)t * @IC + v * @IVL";
+    if (mask) {
+        /* here, not by a pass over the row after its tiles: that pass's loads waited for the
+           tiles' strided stores (all-conv's conv2: a quarter of its dL/din) */
+        emit(e, "%s m;", vt);
+        if (partial) {
+            emit(e, "if (v == @NIV - 1) cnn_load_lanes(&m, mk + (size_t)t * @SW * @IC + v * @IVL, @IVL, @ILAST);");
+            emit(e, "else m = *(const %s *)(mk + (size_t)t * @SW * @IC + v * @IVL);", vt);
+        } else {
+            emit(e, "m = *(const %s *)(mk + (size_t)t * @SW * @IC + v * @IVL);", vt);
+        }
+        emit(e, "acc[t][v] = (%s)((%s_ivi)acc[t][v] & (m > 0.0f));", vt, n);
+    }
     if (partial) {
-        emit(e, "if (v == @NIV - 1) cnn_store_lanes(pd + (size_t)t * @IC + v * @IVL, &acc[t][v], @IVL, @ILAST);");
-        emit(e, "else *(%s_ivf *)(pd + (size_t)t * @IC + v * @IVL) = acc[t][v];", n);
+        emit(e, "if (v == @NIV - 1) cnn_store_lanes(%s, &acc[t][v], @IVL, @ILAST);", at);
+        emit(e, "else *(%s_ivf *)(%s) = acc[t][v];", n, at);
     } else {
-        emit(e, "*(%s_ivf *)(pd + (size_t)t * @IC + v * @IVL) = acc[t][v];", n);
+        emit(e, "*(%s_ivf *)(%s) = acc[t][v];", n, at);
     }
     emit_close(e, "v");
     emit_close(e, "t");
@@ -1540,10 +1585,9 @@ static void emit_input_grad_tile(Emitter *e, const PlanLayer *pl)
     emit_blank(e);
 }
 
-/* plan.c's relu_mask: the relu before this conv does not keep its output for
- * backward, since our padded input copy holds it; dL/din of `count` floats
- * at dst, input pixels from (iy, ix) of image b, is zeroed where it is not > 0. */
-void emit_conv_relu_mask(Emitter *e, const PlanLayer *pl, const char *dst, const char *ix, const char *count)
+/* `mask`, the relu's output at input pixel (iy, ix) of image b: our input, or
+ * (not margin-free) our padded copy of it. */
+static void emit_conv_mask_row(Emitter *e, const PlanLayer *pl, const char *ix)
 {
     if (pl->pad_off < 0) {   /* margin-free: the input itself */
         emit(e, "/* the relu before: dL/d(its input) is 0 where its output, our input, is not > 0 */");
@@ -1552,6 +1596,14 @@ void emit_conv_relu_mask(Emitter *e, const PlanLayer *pl, const char *dst, const
         emit(e, "/* the relu before: dL/d(its input) is 0 where its output, our padded input, is not > 0 */");
         emit(e, "const float *restrict mask = padded + (((size_t)b * @SRC_H + iy + @PH) * @SRC_W + %s + @PW) * @IC;", ix);
     }
+}
+
+/* plan.c's relu_mask: the relu before this conv does not keep its output for
+ * backward, since our padded input copy holds it; dL/din of `count` floats
+ * at dst, input pixels from (iy, ix) of image b, is zeroed where it is not > 0. */
+void emit_conv_relu_mask(Emitter *e, const PlanLayer *pl, const char *dst, const char *ix, const char *count)
+{
+    emit_conv_mask_row(e, pl, ix);
     emit(e, "#pragma omp simd");
     emit(e, "for (int i = 0; i < %s; i++) %s[i] = mask[i] > 0.0f ? %s[i] : 0.0f;", count, dst, dst);
 }
@@ -1630,18 +1682,24 @@ static void emit_din_reduce(Emitter *e, const PlanLayer *pl)
     emit_close(e, "b");
 }
 
-/* Per image: dL/dout into the zero-margined dpad, then tiles of @TXI input
- * pixels and one tile of what remains of the row. */
-static void emit_din_gather(Emitter *e, const PlanLayer *pl)
+/* The gathers' weights, transposed to [tap][co][ci] rows of @ICP. */
+static void emit_gather_weights(Emitter *e)
 {
-    const char *name = pl->l->name;
-    emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, gathered per input pixel */");
     emit(e, "const float *restrict weight = c->params + @WEIGHT;");
     emit(e, "float *restrict wt = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WT;   /* [@KH·@KW][@OC][@ICP] */");
     emit(e, "for (int k = 0; k < @KH * @KW; k++)");
     emit(e, "    for (int co = 0; co < @OC; co++)");
     emit(e, "        for (int ci = 0; ci < @ICP; ci++)");
     emit(e, "            wt[((size_t)k * @OC + co) * @ICP + ci] = ci < @IC ? weight[((size_t)k * @IC + ci) * @OC + co] : 0.0f;");
+}
+
+/* Per image: dL/dout into the zero-margined dpad, then tiles of @TXI input
+ * pixels and one tile of what remains of the row. */
+static void emit_din_gather(Emitter *e, const PlanLayer *pl)
+{
+    const char *name = pl->l->name;
+    emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, gathered per input pixel */");
+    emit_gather_weights(e);
     emit_batch_loop(e);
     /* dpad is a pointer to the array: where the array's length equals the
      * rows above's byte count (winograd-fallback.cnn: 4 × 4 × 16 floats, one
@@ -1659,6 +1717,41 @@ static void emit_din_gather(Emitter *e, const PlanLayer *pl)
          name);
     emit(e, "if (ix < @IW) %s_input_grad_tile(dpad, wt, prow + (size_t)ix * @IC, iy, ix, @IW %% @TXI);", name);
     if (pl->relu_mask) emit_conv_relu_mask(e, pl, "prow", "0", "@IW * @IC");
+    emit_close(e, "iy");
+    emit_close(e, "b");
+}
+
+/* Per image: dL/dout into dpad with zero columns around (plan.c:
+ * conv_din_phases), then each row's phases ix mod @SW = px, in tiles of
+ * @TXI pixels @SW apart and one tile of what remains of the phase.  All-conv's
+ * stride-2 convs (16 and 32 channels) had scattered: each output pixel's taps
+ * a chain of @OC dependent FMAs into one vector of dL/din, which it loaded and
+ * stored again, after a memset of the image's dL/din. */
+static void emit_din_phases(Emitter *e, const PlanLayer *pl)
+{
+    const char *name = pl->l->name;
+    emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, gathered per phase of input pixels */");
+    emit_gather_weights(e);
+    emit_batch_loop(e);
+    emit(e, "float pad[@OH * @DPAD_W * @OC] __attribute__((aligned(64)));   /* this thread's, on its stack */");
+    emit(e, "float *restrict dpad = pad;");
+    emit(e, "const float *restrict g = dout + (size_t)b * @OH * @OW * @OC;");
+    emit_conv_copy_into_margins(e, "dpad", "g", "@OH", "@OW", "@OC", "@OH", "@DPAD_W", "0", "@DPAD_LEFT");
+    emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
+    emit(e, "float *restrict prow = din + ((size_t)b * @IH + iy) * @IW * @IC;");
+    const char *mk = "";
+    if (pl->relu_mask) {
+        emit_conv_mask_row(e, pl, "0");
+        mk = "mask + (size_t)(px + @SW * j) * @IC, ";
+    }
+    emit_open(e, "for (int px = 0; px < @SW && px < @IW; px++) {");
+    emit(e, "const int count = (@IW - px + @SW - 1) / @SW;   /* the phase's pixels px, px + @SW, … */");
+    emit(e, "int j = 0;");
+    emit(e, "for (; j + @TXI <= count; j += @TXI)");
+    emit(e, "    %s_input_grad_tile(dpad, wt, %sprow + (size_t)(px + @SW * j) * @IC, iy, px + @SW * j, @TXI);", name, mk);
+    emit(e, "if (j < count) %s_input_grad_tile(dpad, wt, %sprow + (size_t)(px + @SW * j) * @IC, iy, px + @SW * j, count - j);",
+         name, mk);
+    emit_close(e, "px");
     emit_close(e, "iy");
     emit_close(e, "b");
 }
@@ -1979,7 +2072,8 @@ static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer 
     case DIN_OVERLAP: emit_input_grad_overlap(e, pl); break;
     case DIN_WINDOWS: emit_input_grad_windows(e, pl); break;
     case DIN_REDUCE: emit_input_grad_pixel(e, pl); break;
-    case DIN_GATHER: emit_input_grad_tile(e, pl); break;
+    case DIN_GATHER: emit_input_grad_tile(e, pl, false); break;
+    case DIN_PHASES: emit_input_grad_tile(e, pl, true); break;
     default: break;
     }
     emit_backward_open(e, pl, pl->pad_off < 0, false);
@@ -2000,6 +2094,7 @@ static void emit_conv_backward_tiled(Emitter *e, const Plan *p, const PlanLayer 
     case DIN_WINDOWS: emit_din_windows(e, pl); break;
     case DIN_REDUCE: emit_din_reduce(e, pl); break;
     case DIN_GATHER: emit_din_gather(e, pl); break;
+    case DIN_PHASES: emit_din_phases(e, pl); break;
     case DIN_SCATTER: emit_din_tiled(e, pl); break;
     case DIN_PLAIN:
         emit_din_open(e, pl);

@@ -150,6 +150,38 @@ static bool conv_din_gathers(const PlanLayer *q)
            l->a.pw <= (l->a.kw - 1) * l->a.dw && conv_dpad_floats(l) * 4 <= PLAN_STACK_BUFFER_MAX_BYTES;
 }
 
+/* With a stride, the input pixels of one phase (iy mod SH, ix mod SW) take
+ * the same taps, from consecutive output pixels (emit_conv_tiled.c: the phase
+ * gather): each image's dL/dout is copied into a stack buffer with zero
+ * columns on both sides, plan_phase_dpad_left to the left of output column 0
+ * and room up to the last column a pixel reaches; rows outside the output are
+ * taps that are skipped.  Input column ix reads output column
+ * (ix + PW − kx·DW)/SW at the taps where SW divides that, down to
+ * −⌊((KW−1)·DW − PW)/SW⌋ (ix = 0, the multiples of SW at or above
+ * PW − (KW−1)·DW), up to ⌊(IW−1+PW)/SW⌋ (kx = 0).  Not where the windows do
+ * not overlap (stride ≥ kernel, no dilation): each phase then has one tap,
+ * which the windows path writes directly. */
+long plan_phase_dpad_left(const Layer *l)
+{
+    long reach = (long)(l->a.kw - 1) * l->a.dw - l->a.pw;
+    return reach > 0 ? reach / l->a.sw : 0;
+}
+
+long plan_phase_dpad_width(const Layer *l)
+{
+    long last = (l->in.w - 1 + l->a.pw) / l->a.sw;   /* the last output column any tap reads */
+    return plan_phase_dpad_left(l) + (last + 1 > l->out.w ? last + 1 : l->out.w);
+}
+
+static bool conv_din_phases(const PlanLayer *q)
+{
+    const Layer *l = q->l;
+    bool strided = l->a.sh > 1 || l->a.sw > 1;
+    bool windows = l->a.sh >= l->a.kh && l->a.sw >= l->a.kw && l->a.dh == 1 && l->a.dw == 1;
+    return q->need_din && strided && !windows &&
+           l->out.h * plan_phase_dpad_width(l) * l->a.n * 4 <= PLAN_STACK_BUFFER_MAX_BYTES;
+}
+
 /* Winograd F(m×m, 3×3) (Lavin and Gray, 2016) computes each m×m block of
  * outputs from an (m+2)×(m+2) window of the input with (m+2)² multiplications
  * per channel pair instead of 9m²: 16 instead of 36 for m = 2, 36 instead of
@@ -203,6 +235,7 @@ static void plan_conv_scratch(Planner *pl, PlanLayer *q)
     const Layer *l = q->l;
     Plan *p = pl->p;
     q->din_gather = conv_din_gathers(q);
+    q->din_phases = conv_din_phases(q);
     q->wino_m = plan_conv_winograd(q, p->options.winograd);
     q->pixels_fit = conv_pixels_fit(l);
     q->margin_free = conv_margin_free(q);
@@ -320,8 +353,9 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
  * can apply that itself, the relu's output need not live through backward:
  *  - a max pool (not one an unpool reads): its maximum is the relu's output at
  *    the argmax, so it passes dL/dout on only where that maximum is > 0;
- *  - a padded conv whose dL/din is gathered: its padded input copy, kept for
- *    dL/dweight anyway, holds the relu's output.
+ *  - a padded conv whose dL/din is gathered (per pixel, or with a stride per
+ *    phase): its input, or its padded input copy, kept for dL/dweight anyway,
+ *    holds the relu's output.
  * The relu's dL/d(in) is then its dL/d(out), already masked. */
 static void plan_relu_masks(Plan *p)
 {
@@ -333,7 +367,7 @@ static void plan_relu_masks(Plan *p)
         LayerTag t = q->l->kind->tag;
         bool pool = t == LAYER_MAXPOOL && !q->l->pair;
         /* a padded conv: the mask from its padded copy or, margin-free, its input */
-        bool conv = t == LAYER_CONV && (q->l->a.ph || q->l->a.pw) && q->din_gather;
+        bool conv = t == LAYER_CONV && (q->l->a.ph || q->l->a.pw) && (q->din_gather || q->din_phases);
         if (!pool && !conv) continue;
         q->relu_mask = true;
         r->mask_by = q->l->name;

@@ -99,6 +99,8 @@ typedef struct PlanLayer {
     const char *mask_by;       /* relu: the layer after it whose backward applies its mask, else NULL */
     bool relu_mask;            /* max pool / conv that applies the relu before it in backward */
     bool din_gather;           /* conv: dL/din gathered per input pixel (stride 1, emit_conv_tiled.c) */
+    bool din_phases;           /* strided conv: dL/din gathered per phase of input pixels, unless the
+                                  emitter's rows or few-channel paths take it (all apply relu_mask) */
     bool pixels_fit;           /* conv whose forward may run in vectors over output pixels */
     bool margin_free;          /* conv with padding whose kernels test the edges: no padded copy */
     bool rows_fit;             /* margin_free conv whose dL/dweight may run in vectors over window rows
@@ -128,6 +130,11 @@ typedef struct Plan {
 typedef struct PlanMemory {
     double params, grads, optimizer, stats, acts, index, total;
 } PlanMemory;
+
+/* The phase gather's dL/dout buffer (plan.c: conv_din_phases): zero columns
+ * left of output column 0, and its width in pixels. */
+long plan_phase_dpad_left(const Layer *l);
+long plan_phase_dpad_width(const Layer *l);
 
 /* The defaults, with $CNNC_WINOGRAD (0, 2 or 4) for winograd. */
 PlanOptions plan_default_options(void);

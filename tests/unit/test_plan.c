@@ -223,6 +223,63 @@ START_TEST(vgg_small_fused_buffers)
 }
 END_TEST
 
+/* ---- a strided conv's dL/din by phases (plan.c: conv_din_phases) ----
+ * Input column ix reads output column (ix + PW − kx·DW)/SW at the taps where
+ * SW divides ix + PW − kx·DW.  all-conv's conv2: 28 columns, 3×3, stride 2,
+ * pad 1, 14 output columns.  ix + 1 − kx runs from −1 (ix = 0, kx = 2: odd,
+ * no tap) up, so no column left of 0 is read: no zero column there; ix = 27,
+ * kx = 0 reads column 28/2 = 14, one past the outputs: 15 columns. */
+static const char all_conv[] = "input 28x28x1\n"
+                               "conv 3x3x16 pad=1; relu\n"
+                               "conv 3x3x16 stride=2 pad=1; relu\n"
+                               "conv 1x1x10\n"
+                               "globalavgpool\n";
+
+START_TEST(strided_conv_gathers_by_phases)
+{
+    Compilation cc;
+    const PlanLayer *conv2 = planned(&cc, all_conv, "conv2");
+    ck_assert(conv2->din_phases && !conv2->din_gather);
+    ck_assert_int_eq(plan_phase_dpad_left(conv2->l), 0);
+    ck_assert_int_eq(plan_phase_dpad_width(conv2->l), 15);
+    /* and so applies relu1's mask: relu1's dL/din is its dL/dout */
+    ck_assert(conv2->relu_mask);
+    ck_assert_str_eq(layer_named(&cc, "relu1")->mask_by, "conv2");
+    compilation_free(&cc);
+}
+END_TEST
+
+/* conv1: stride 3, 5×5, pad 2 over 16 columns, 6 outputs: ix + 2 − kx runs
+ * from −2 (not a multiple of 3) up, so from column 0; ix = 15 reads
+ * 17/3 = 5, inside: 6 columns.  conv2: stride 2, 3×3, no padding, over
+ * conv1's 6 columns, 2 outputs: ix = 0, kx = 2 reads −2/2 = −1, one zero
+ * column; ix = 5 reads 5/2 = 2, one past: 1 + 3 = 4 columns. */
+START_TEST(phase_buffer_columns)
+{
+    Compilation cc;
+    const PlanLayer *q = planned(&cc, "input 14x16x40\nconv 5x5x32 stride=3 pad=2\nconv 3x3x8 stride=2\nfc 3\n",
+                                 "conv1");
+    ck_assert_int_eq(plan_phase_dpad_left(q->l), 0);
+    ck_assert_int_eq(plan_phase_dpad_width(q->l), 6);
+    const PlanLayer *r = layer_named(&cc, "conv2");
+    ck_assert_int_eq(plan_phase_dpad_left(r->l), 1);
+    ck_assert_int_eq(plan_phase_dpad_width(r->l), 4);
+    compilation_free(&cc);
+}
+END_TEST
+
+/* Windows that do not overlap (stride 3 = kernel, the assignment's conv2)
+ * have one tap a phase: the windows path takes them, and no relu mask. */
+START_TEST(non_overlapping_windows_take_no_phases)
+{
+    Compilation cc;
+    const PlanLayer *q = planned(&cc, "input 32x32x3\nconv 3x3x16 pad=1; relu\nconv 3x3x20 stride=3 pad=2\nfc 10\n",
+                                 "conv2");
+    ck_assert(!q->din_phases && !q->relu_mask);
+    compilation_free(&cc);
+}
+END_TEST
+
 Suite *plan_suite(void)
 {
     Suite *s = suite_create("plan");
@@ -244,5 +301,10 @@ Suite *plan_suite(void)
     tcase_add_test(pools, pool_after_conv_winograd_fits_at_one_width_is_not_fused);
     tcase_add_test(pools, vgg_small_fused_buffers);
     suite_add_tcase(s, pools);
+    TCase *phases = tcase_create("din_phases");
+    tcase_add_test(phases, strided_conv_gathers_by_phases);
+    tcase_add_test(phases, phase_buffer_columns);
+    tcase_add_test(phases, non_overlapping_windows_take_no_phases);
+    suite_add_tcase(s, phases);
     return s;
 }
