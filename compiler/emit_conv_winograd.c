@@ -168,7 +168,7 @@ static const WinoAlgo *wino_algo(const Emitter *e, const PlanLayer *pl)
 bool emit_conv_winograd(const Emitter *e, const PlanLayer *pl) { return wino_algo(e, pl) != NULL; }
 
 /* Whether the Winograd kernels apply the 2×2 max pool after the relu, forward
- * and backward: where the plan says so (plan.c: plan_winograd_pools), which
+ * and backward: where the plan says so (plan.c: plan_fused_pools), which
  * it does only where Winograd fits at every vector width; each m×m output
  * block is one window (m = 2) or four (m = 4). */
 static bool emit_conv_winograd_pools(const Emitter *e, const PlanLayer *pl)

@@ -57,8 +57,9 @@ void emit_maxpool_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     emit(e, "/* out[b,y,x,c] = max over the window of in[b,iy,ix,c]; argmax keeps iy·IW + ix of the first maximum */");
     if (pl->pooled_by) {
-        emit(e, "/* done by %s_forward, whose Winograd output transform takes each window's maximum and argmax "
-             "as it stores */", pl->pooled_by->l->name);
+        bool bn = pl->pooled_by->l->kind->tag == LAYER_BATCHNORM;
+        emit(e, "/* done by %s_forward, whose %s takes each window's maximum and argmax as it stores */",
+             pl->pooled_by->l->name, bn ? "normalizing pass" : "Winograd output transform");
         emit_forward_empty(e, pl);
         return;
     }
@@ -165,8 +166,9 @@ void emit_maxpool_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
     (void)p;
     if (pl->pooled_by) {
-        emit(e, "/* done by %s_backward, whose Winograd kernels read dout through argmax as they load it: din is "
-             "dout */", pl->pooled_by->l->name);
+        bool bn = pl->pooled_by->l->kind->tag == LAYER_BATCHNORM;
+        emit(e, "/* done by %s_backward, whose %s dout through argmax as they load it: din is dout */",
+             pl->pooled_by->l->name, bn ? "passes read" : "Winograd kernels read");
         emit_backward_empty(e, pl);
         return;
     }

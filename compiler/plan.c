@@ -285,15 +285,15 @@ static void plan_batchnorm(Planner *pl, PlanLayer *q)
     pl->p->act_fixed += 2 * c;
 }
 
-/* A relu right after a conv, deconv or fc overwrites that layer's output:
- * their backward passes read their input, never their output, and relu's
- * backward needs only where out > 0 — so keeping both buffers would only
- * cost memory (a quarter of vgg-small's activations). */
+/* A relu right after a conv, deconv, fc or batchnorm overwrites that layer's
+ * output: their backward passes read their input, never their output, and
+ * relu's backward needs only where out > 0 — so keeping both buffers would
+ * only cost memory (a quarter of vgg-small's activations). */
 static bool relu_in_place(const PlanLayer *prev, const Layer *l)
 {
     if (!prev || l->kind->tag != LAYER_RELU) return false;
     LayerTag t = prev->l->kind->tag;
-    return t == LAYER_CONV || t == LAYER_DECONV || t == LAYER_FC;
+    return t == LAYER_CONV || t == LAYER_DECONV || t == LAYER_FC || t == LAYER_BATCHNORM;
 }
 
 static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
@@ -319,8 +319,10 @@ static void plan_layer(Planner *pl, PlanLayer *q, const char *in_buf)
     if (relu_in_place(pl->prev, l)) {
         q->in_place = true;
         pl->out_life[l->id] = pl->out_life[pl->prev->l->id];
-        /* conv's tiles apply it as they store: one pass over the output less */
-        if (pl->prev->l->kind->tag == LAYER_CONV) {
+        /* conv's tiles and batchnorm's normalizing pass apply it as they store: one pass over the
+           output less */
+        LayerTag t = pl->prev->l->kind->tag;
+        if (t == LAYER_CONV || t == LAYER_BATCHNORM) {
             pl->prev->fused_relu = true;
             q->done_by = pl->prev->l->name;
         }
@@ -399,30 +401,35 @@ static bool winograd_at_every_width(const PlanLayer *conv)
  * dL/dout through argmax as it loads it, and the pool does nothing.  So
  * nothing stores the conv's output (nor its relu's, the same buffer) or the
  * pool's dL/din: the first gets no floats, the second is the pool's dL/dout
- * (vgg-small: 8 MiB of the 33 its activations had packed into). */
-static bool pool_fits_winograd(const Plan *p, const PlanLayer *q)
+ * (vgg-small: 8 MiB of the 33 its activations had packed into).
+ *
+ * The same over a batchnorm's fused relu: its normalizing pass takes each
+ * window's maximum as it goes, and its backward reads dL/dout through the
+ * argmax (fashion's bn1: 6.1 MiB a batch its pass had stored, the pool read
+ * back, the pool's backward wrote and the batchnorm's read twice). */
+static bool pool_fuses(const Plan *p, const PlanLayer *q)
 {
     const LayerArgs *a = &q->l->a;
     if (q->l->kind->tag != LAYER_MAXPOOL || q->l->pair || q->producer < 0) return false;
     if (a->kh != 2 || a->kw != 2 || a->sh != 2 || a->sw != 2 || a->ph || a->pw || a->dh != 1 || a->dw != 1) return false;
     const PlanLayer *r = &p->layers[q->producer];
     if (r->l->kind->tag != LAYER_RELU || !r->done_by || r->producer < 0) return false;
-    const PlanLayer *conv = &p->layers[r->producer];
-    return conv->fused_relu && conv->wino_m >= 2 && q->l->out.h * 2 == conv->l->out.h &&
-           q->l->out.w * 2 == conv->l->out.w && winograd_at_every_width(conv);
+    const PlanLayer *f = &p->layers[r->producer];   /* the conv or batchnorm whose relu it is */
+    if (!f->fused_relu || q->l->out.h * 2 != f->l->out.h || q->l->out.w * 2 != f->l->out.w) return false;
+    return f->l->kind->tag == LAYER_BATCHNORM || (f->wino_m >= 2 && winograd_at_every_width(f));
 }
 
-static void plan_winograd_pools(Planner *pl)
+static void plan_fused_pools(Planner *pl)
 {
     Plan *p = pl->p;
     for (int i = 0; i < p->nlayers; i++) {
         PlanLayer *q = &p->layers[i];
-        if (!pool_fits_winograd(p, q)) continue;
-        PlanLayer *relu = &p->layers[q->producer], *conv = &p->layers[relu->producer];
-        conv->pool_after = q;
-        q->pooled_by = conv;
-        conv->out_unstored = relu->out_unstored = true;
-        pl->life[pl->out_life[conv->l->id]].size = 0;   /* the relu works in place: the same buffer */
+        if (!pool_fuses(p, q)) continue;
+        PlanLayer *relu = &p->layers[q->producer], *f = &p->layers[relu->producer];
+        f->pool_after = q;
+        q->pooled_by = f;
+        f->out_unstored = relu->out_unstored = true;
+        pl->life[pl->out_life[f->l->id]].size = 0;   /* the relu works in place: the same buffer */
     }
 }
 
@@ -564,7 +571,7 @@ static void plan_buffers(Planner *pl)
 {
     Plan *p = pl->p;
     plan_relu_masks(p);
-    plan_winograd_pools(pl);
+    plan_fused_pools(pl);
     plan_lifetimes(pl);
     p->act_unshared = 0;
     for (int i = 0; i < pl->nlife; i++) p->act_unshared += pl->life[i].size;

@@ -86,16 +86,18 @@ typedef struct PlanLayer {
                                   and dL/dbias's sums over image chunks 1 … PLAN_GRAD_CHUNKS − 1
                                   (chunk 0 sums into grads or M); see PLAN_GRAD_CHUNKS */
     bool in_place;             /* relu writing over its input's buffer (see plan.c) */
-    bool fused_relu;           /* conv whose in-place relu its forward applies as it stores */
-    const char *done_by;       /* relu: the conv that applies it (fused_relu), else NULL */
-    const struct PlanLayer *pool_after;  /* Winograd conv with fused_relu: the 2×2 max pool right after
-                                  that relu, which its forward applies as it stores each tile's
-                                  outputs, its backward then reading the pool's dL/dout through the
-                                  pool's argmax (plan_winograd_pools: where Winograd fits at any
-                                  vector width, so the emitter always takes it), else NULL */
-    const struct PlanLayer *pooled_by;   /* that max pool: the conv, else NULL; its din is its dout */
-    bool out_unstored;         /* that conv and its relu: nothing stores or reads their output, which
-                                  has no floats (its offset is any other buffer's) */
+    bool fused_relu;           /* conv or batchnorm whose in-place relu its forward applies as it stores */
+    const char *done_by;       /* relu: the conv or batchnorm that applies it (fused_relu), else NULL */
+    const struct PlanLayer *pool_after;  /* Winograd conv or batchnorm with fused_relu: the 2×2 max pool
+                                  right after that relu, which its forward applies as it stores each
+                                  tile's (or pixel's) outputs, its backward then reading the pool's
+                                  dL/dout through the pool's argmax (plan_fused_pools: for a conv where
+                                  Winograd fits at any vector width, so the emitter always takes it),
+                                  else NULL */
+    const struct PlanLayer *pooled_by;   /* that max pool: the conv or batchnorm, else NULL; its din is its
+                                  dout */
+    bool out_unstored;         /* that conv or batchnorm and its relu: nothing stores or reads their
+                                  output, which has no floats (its offset is any other buffer's) */
     const char *mask_by;       /* relu: the layer after it whose backward applies its mask, else NULL */
     bool relu_mask;            /* max pool / conv that applies the relu before it in backward */
     bool din_gather;           /* conv: dL/din gathered per input pixel (stride 1, emit_conv_tiled.c) */

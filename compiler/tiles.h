@@ -3,7 +3,7 @@
  *
  * The emitters size every kernel with these.  The plan asks them too where
  * what it allocates depends on the kernel the emitter will take: a max pool
- * that a Winograd conv applies (plan.c: plan_winograd_pools) leaves the conv's
+ * that a Winograd conv applies (plan.c: plan_fused_pools) leaves the conv's
  * output and the pool's dL/din without a buffer, so the plan fuses only where
  * Winograd fits at both widths, and the emitter, whatever the host's width,
  * then takes it. */

@@ -15,7 +15,7 @@
  * 256 KiB a generated kernel keeps on a thread's stack.
  *
  * Last, the max pools a Winograd conv's forward may apply as it stores
- * (plan.c: plan_winograd_pools). */
+ * (plan.c: plan_fused_pools). */
 #include <stdlib.h>
 #include <string.h>
 #include "tiles.h"
@@ -115,7 +115,7 @@ START_TEST(unpadded_conv_has_no_copy)
 }
 END_TEST
 
-/* ---- the 2×2 max pool a Winograd conv applies (plan.c: plan_winograd_pools) ----
+/* ---- the 2×2 max pool a Winograd conv applies (plan.c: plan_fused_pools) ----
  * vgg's conv2 (Winograd-shaped, its relu fused) is followed by pool 2: 2×2,
  * stride 2, over a 32×32 output that 2×2 blocks tile. */
 static bool overlaps(const PlanLayer *a, const PlanLayer *b)
@@ -223,6 +223,31 @@ START_TEST(vgg_small_fused_buffers)
 }
 END_TEST
 
+/* A batchnorm's relu works in place over its output and is applied by it;
+ * a 2×2 max pool after it is applied by the batchnorm too when its windows
+ * tile the output (28×28 → 14×14), not over 7×7 (pool2's 3×3 would leave a
+ * row and a column out). */
+START_TEST(batchnorm_applies_relu_and_pool)
+{
+    Compilation cc;
+    const char *text = "input 28x28x1\n"
+                       "conv 3x3x32 pad=1 bias=no; batchnorm; relu; pool 2\n"
+                       "conv 3x3x64 pad=1 bias=no; batchnorm; relu; pool 2\n"
+                       "conv 3x3x16 pad=1 bias=no; batchnorm; relu; pool 2\n"
+                       "fc 10\n";
+    const PlanLayer *bn1 = planned(&cc, text, "bn1"), *relu1 = layer_named(&cc, "relu1");
+    ck_assert(bn1->fused_relu && relu1->in_place);
+    ck_assert_str_eq(relu1->done_by, "bn1");
+    ck_assert(bn1->pool_after == layer_named(&cc, "pool1") && layer_named(&cc, "pool1")->pooled_by == bn1);
+    ck_assert(bn1->out_unstored && relu1->out_unstored);
+    ck_assert(layer_named(&cc, "bn2")->pool_after == layer_named(&cc, "pool2"));   /* 14×14 → 7×7 */
+    const PlanLayer *bn3 = layer_named(&cc, "bn3");   /* 7×7 → 3×3 */
+    ck_assert(bn3->fused_relu && !bn3->pool_after && !bn3->out_unstored);
+    ck_assert(!layer_named(&cc, "pool3")->pooled_by);
+    compilation_free(&cc);
+}
+END_TEST
+
 /* ---- a strided conv's dL/din by phases (plan.c: conv_din_phases) ----
  * Input column ix reads output column (ix + PW − kx·DW)/SW at the taps where
  * SW divides ix + PW − kx·DW.  all-conv's conv2: 28 columns, 3×3, stride 2,
@@ -300,6 +325,7 @@ Suite *plan_suite(void)
     tcase_add_test(pools, pool_after_sigmoid_is_not_fused);
     tcase_add_test(pools, pool_after_conv_winograd_fits_at_one_width_is_not_fused);
     tcase_add_test(pools, vgg_small_fused_buffers);
+    tcase_add_test(pools, batchnorm_applies_relu_and_pool);
     suite_add_tcase(s, pools);
     TCase *phases = tcase_create("din_phases");
     tcase_add_test(phases, strided_conv_gathers_by_phases);
