@@ -1693,6 +1693,20 @@ static void emit_gather_weights(Emitter *e)
     emit(e, "            wt[((size_t)k * @OC + co) * @ICP + ci] = ci < @IC ? weight[((size_t)k * @IC + ci) * @OC + co] : 0.0f;");
 }
 
+/* The gathers' copy of image b's dL/dout, dpad: `rows` rows of @DPAD_W
+ * pixels, the output's from row `top` and column `left`, zeros around. */
+static void emit_dpad_copy(Emitter *e, const char *rows, const char *top, const char *left)
+{
+    /* dpad is a pointer to the array: where the array's length equals the
+     * rows above's byte count (winograd-fallback.cnn: 4 × 4 × 16 floats, one
+     * row of 4 × 16), gcc's -Wmemset-elt-size took that memset's count for a
+     * forgotten sizeof */
+    emit(e, "float pad[%s * @DPAD_W * @OC] __attribute__((aligned(64)));   /* this thread's, on its stack */", rows);
+    emit(e, "float *restrict dpad = pad;");
+    emit(e, "const float *restrict g = dout + (size_t)b * @OH * @OW * @OC;");
+    emit_conv_copy_into_margins(e, "dpad", "g", "@OH", "@OW", "@OC", rows, "@DPAD_W", top, left);
+}
+
 /* Per image: dL/dout into the zero-margined dpad, then tiles of @TXI input
  * pixels and one tile of what remains of the row. */
 static void emit_din_gather(Emitter *e, const PlanLayer *pl)
@@ -1701,15 +1715,7 @@ static void emit_din_gather(Emitter *e, const PlanLayer *pl)
     emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, gathered per input pixel */");
     emit_gather_weights(e);
     emit_batch_loop(e);
-    /* dpad is a pointer to the array: where the array's length equals the
-     * rows above's byte count (winograd-fallback.cnn: 4 × 4 × 16 floats, one
-     * row of 4 × 16), gcc's -Wmemset-elt-size took that memset's count for a
-     * forgotten sizeof */
-    emit(e, "float pad[@DPAD_H * @DPAD_W * @OC] __attribute__((aligned(64)));   /* this thread's, on its stack */");
-    emit(e, "float *restrict dpad = pad;");
-    emit(e, "const float *restrict g = dout + (size_t)b * @OH * @OW * @OC;");
-    emit_conv_copy_into_margins(e, "dpad", "g", "@OH", "@OW", "@OC", "@DPAD_H", "@DPAD_W", "(@KH - 1) * @DH - @PH",
-                           "(@KW - 1) * @DW - @PW");
+    emit_dpad_copy(e, "@DPAD_H", "(@KH - 1) * @DH - @PH", "(@KW - 1) * @DW - @PW");
     emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
     emit(e, "float *restrict prow = din + ((size_t)b * @IH + iy) * @IW * @IC;");
     emit(e, "int ix = 0;");
@@ -1733,10 +1739,7 @@ static void emit_din_phases(Emitter *e, const PlanLayer *pl)
     emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, gathered per phase of input pixels */");
     emit_gather_weights(e);
     emit_batch_loop(e);
-    emit(e, "float pad[@OH * @DPAD_W * @OC] __attribute__((aligned(64)));   /* this thread's, on its stack */");
-    emit(e, "float *restrict dpad = pad;");
-    emit(e, "const float *restrict g = dout + (size_t)b * @OH * @OW * @OC;");
-    emit_conv_copy_into_margins(e, "dpad", "g", "@OH", "@OW", "@OC", "@OH", "@DPAD_W", "0", "@DPAD_LEFT");
+    emit_dpad_copy(e, "@OH", "0", "@DPAD_LEFT");
     emit_open(e, "for (int iy = 0; iy < @IH; iy++) {");
     emit(e, "float *restrict prow = din + ((size_t)b * @IH + iy) * @IW * @IC;");
     const char *mk = "";
