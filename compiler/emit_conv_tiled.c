@@ -139,8 +139,9 @@ static bool din_is_gather(const PlanLayer *pl)
 }
 
 /* With a larger stride the taps of neighbouring input pixels come from
- * different output pixels: a vector scatter when the input channels are
- * whole vectors, else emit_conv.c's plain loops. */
+ * different output pixels: gathered per phase (plan.c: conv_din_phases)
+ * where its copy of dL/dout fits the stack, else a vector scatter when the
+ * input channels are whole vectors, else emit_conv.c's plain loops. */
 static bool din_is_tiled(const Emitter *e, const PlanLayer *pl)
 {
     return pl->wt_off >= 0 && pl->l->in.c % e->vlen == 0;
