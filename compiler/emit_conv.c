@@ -16,8 +16,9 @@
  *   dL/dK[ky,kx,ci,co] = Σ in[anchor-paired pixel, ci] · dL/dout[pixel, co]   (X ⋆ dL/dZ)
  *   dL/dX              = dL/dZ spread back through the same pairs (the full
  *                        convolution with the rotated kernel, written as a loop)
- * Each weight-gradient row is owned by one thread and summed in a fixed order,
- * so results do not depend on the thread count. */
+ * Each weight-gradient row (or, where its sums fit, each tap) is owned by one
+ * thread and summed in a fixed order, so results do not depend on the thread
+ * count. */
 #include "emit.h"
 
 /* The weight row for tap (ky, kx): the kernel turned 180° when flipped. */
@@ -76,15 +77,12 @@ void emit_bias_grad_shared(Emitter *e, const Layer *l)
 
 /* ---- conv ---------------------------------------------------------------- */
 
-/* dK[tap, ci, co] = Σ_{b,anchor} src[b, paired pixel, ci] · dout[b, pixel, co]:
- * one thread per (tap, ci) row. */
-static void emit_weight_grad(Emitter *e, const Layer *l, bool transposed)
+/* A deconv's dL/dweight[ky,kx,ci,co] = Σ_{b,y,x} in[b,y,x,ci] · dout[b,oy,ox,co]:
+ * one thread per (ky,kx,ci) row, the sum over co in the vector lanes.  For
+ * any size; emit_deconv_weight_grad_taps below where its sums fit. */
+static void emit_deconv_weight_grad_rows(Emitter *e, const Layer *l)
 {
-    /* conv: anchor = output pixel (y,x), paired input row iy; deconv: anchor = input pixel, paired output */
-    const char *anchor_h = transposed ? "@IH" : "@OH", *anchor_w = transposed ? "@IW" : "@OW";
-    const char *pair_h = transposed ? "@OH" : "@IH", *pair_w = transposed ? "@OW" : "@IW";
-    emit(e, "/* dL/dweight[ky,kx,ci,co] = Σ_{b,y,x} in[b,%s,ci] · dout[b,%s,co]; one thread per (ky,kx,ci) row */",
-         transposed ? "y,x" : "iy,ix", transposed ? "oy,ox" : "y,x");
+    emit(e, "/* dL/dweight[ky,kx,ci,co] = Σ_{b,y,x} in[b,y,x,ci] · dout[b,oy,ox,co]; one thread per (ky,kx,ci) row */");
     emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
     emit(e, "#pragma omp parallel for");
     emit_open(e, "for (int r = 0; r < @KH * @KW * @IC; r++) {");
@@ -92,17 +90,12 @@ static void emit_weight_grad(Emitter *e, const Layer *l, bool transposed)
     emit(e, "float acc[@OC] = {0};");
     emit_open(e, "for (int b = 0; b < c->batch; b++) {");
     emit(e, "float part[@OC] = {0};   /* per image: two shorter float sums round less than one */");
-    emit_open(e, "for (int y = 0; y < %s; y++) {", anchor_h);
-    emit_paired_row(e, "py", "y", "ky", "H", pair_h, l->a.ph);
-    emit_open(e, "for (int x = 0; x < %s; x++) {", anchor_w);
-    emit_paired_row(e, "px", "x", "kx", "W", pair_w, l->a.pw);
-    if (transposed) {
-        emit(e, "const float v = in[(((size_t)b * @IH + y) * @IW + x) * @IC + ci];");
-        emit(e, "const float *restrict g = dout + (((size_t)b * @OH + py) * @OW + px) * @OC;");
-    } else {
-        emit(e, "const float v = in[(((size_t)b * @IH + py) * @IW + px) * @IC + ci];");
-        emit(e, "const float *restrict g = dout + (((size_t)b * @OH + y) * @OW + x) * @OC;");
-    }
+    emit_open(e, "for (int y = 0; y < @IH; y++) {");
+    emit_paired_row(e, "py", "y", "ky", "H", "@OH", l->a.ph);
+    emit_open(e, "for (int x = 0; x < @IW; x++) {");
+    emit_paired_row(e, "px", "x", "kx", "W", "@OW", l->a.pw);
+    emit(e, "const float v = in[(((size_t)b * @IH + y) * @IW + x) * @IC + ci];");
+    emit(e, "const float *restrict g = dout + (((size_t)b * @OH + py) * @OW + px) * @OC;");
     emit(e, "#pragma omp simd");
     emit(e, "for (int co = 0; co < @OC; co++) part[co] += v * g[co];");
     emit_close(e, "x");
@@ -114,6 +107,64 @@ static void emit_weight_grad(Emitter *e, const Layer *l, bool transposed)
     emit(e, "#pragma omp simd");
     emit(e, "for (int co = 0; co < @OC; co++) row[co] = acc[co];");
     emit_close(e, "r");
+}
+
+/* The same, one thread per tap (ky,kx), its IC × OC sums kept with the larger
+ * of ci and co in the vector lanes: with few output channels the rows' lanes
+ * were mostly empty (the transposed-conv example's deconv2, 1 channel: a
+ * scalar chain of dependent adds).  Each sum keeps the rows' order (images,
+ * then pixels), so the results are the same. */
+enum { DECONV_TAP_SUMS_MAX = 8192 };   /* IC·OC floats, twice on a thread's stack */
+
+static bool deconv_weight_grad_by_taps(const Layer *l)
+{
+    return (long)l->in.c * l->a.n <= DECONV_TAP_SUMS_MAX;
+}
+
+static void emit_deconv_weight_grad_taps(Emitter *e, const Layer *l)
+{
+    bool co_lanes = l->a.n >= l->in.c;   /* [ci][co], co in the lanes; else [co][ci] */
+    emit(e, "/* dL/dweight[ky,kx,ci,co] = Σ_{b,y,x} in[b,y,x,ci] · dout[b,oy,ox,co]; one thread per tap (ky,kx), its");
+    emit(e, "   sums as [%s][%s], %s in the vector lanes */", co_lanes ? "ci" : "co", co_lanes ? "co" : "ci",
+         co_lanes ? "co" : "ci");
+    emit(e, "float *restrict dweight = c->grads + @WEIGHT;");
+    emit(e, "#pragma omp parallel for");
+    emit_open(e, "for (int k = 0; k < @KH * @KW; k++) {");
+    emit(e, "const int ky = k / @KW, kx = k %% @KW;");
+    emit(e, "float acc[@IC * @OC] = {0};");
+    emit_open(e, "for (int b = 0; b < c->batch; b++) {");
+    emit(e, "float part[@IC * @OC] = {0};   /* per image: two shorter float sums round less than one */");
+    emit_open(e, "for (int y = 0; y < @IH; y++) {");
+    emit_paired_row(e, "py", "y", "ky", "H", "@OH", l->a.ph);
+    emit_open(e, "for (int x = 0; x < @IW; x++) {");
+    emit_paired_row(e, "px", "x", "kx", "W", "@OW", l->a.pw);
+    emit(e, "const float *restrict v = in + (((size_t)b * @IH + y) * @IW + x) * @IC;");
+    emit(e, "const float *restrict g = dout + (((size_t)b * @OH + py) * @OW + px) * @OC;");
+    if (co_lanes) {
+        emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+        emit(e, "const float vv = v[ci];");
+        emit(e, "#pragma omp simd");
+        emit(e, "for (int co = 0; co < @OC; co++) part[ci * @OC + co] += vv * g[co];");
+        emit_close(e, "ci");
+    } else {
+        emit_open(e, "for (int co = 0; co < @OC; co++) {");
+        emit(e, "const float gv = g[co];");
+        emit(e, "#pragma omp simd");
+        emit(e, "for (int ci = 0; ci < @IC; ci++) part[co * @IC + ci] += v[ci] * gv;");
+        emit_close(e, "co");
+    }
+    emit_close(e, "x");
+    emit_close(e, "y");
+    emit(e, "#pragma omp simd");
+    emit(e, "for (int i = 0; i < @IC * @OC; i++) acc[i] += part[i];");
+    emit_close(e, "b");
+    emit(e, "float *restrict rows = dweight + (size_t)(%s) * @IC * @OC;", tap(l));
+    emit(e, "for (int ci = 0; ci < @IC; ci++)");
+    if (co_lanes)
+        emit(e, "    for (int co = 0; co < @OC; co++) rows[ci * @OC + co] = acc[ci * @OC + co];");
+    else
+        emit(e, "    for (int co = 0; co < @OC; co++) rows[ci * @OC + co] = acc[co * @IC + ci];");
+    emit_close(e, "k");
 }
 
 /* dL/din[b,iy,ix,ci] by scatter, for any channel count (emit_conv_tiled.c has
@@ -146,6 +197,17 @@ void emit_conv_din_generic(Emitter *e, const PlanLayer *pl)
 }
 
 /* ---- deconv ----------------------------------------------------------------- */
+
+/* wt: the weights as [tap][co][ci] on the thread's stack (dL/din's, where
+ * deconv_weight_grad_by_taps says IC·OC fits). */
+static void emit_deconv_transposed_weights(Emitter *e)
+{
+    emit(e, "float wt[@KH * @KW * @OC * @IC];   /* the weights as [tap][co][ci] */");
+    emit(e, "for (int k = 0; k < @KH * @KW; k++)");
+    emit(e, "    for (int ci = 0; ci < @IC; ci++)");
+    emit(e, "        for (int co = 0; co < @OC; co++) wt[((size_t)k * @OC + co) * @IC + ci] = "
+            "weight[((size_t)k * @IC + ci) * @OC + co];");
+}
 
 void emit_deconv_forward(Emitter *e, const Plan *p, const PlanLayer *pl)
 {
@@ -184,25 +246,41 @@ void emit_deconv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     const Layer *l = pl->l;
     emit_backward_open(e, pl, true, false);
     emit_bias_grad_shared(e, l);
-    emit_weight_grad(e, l, true);
+    if (deconv_weight_grad_by_taps(l)) emit_deconv_weight_grad_taps(e, l);
+    else emit_deconv_weight_grad_rows(e, l);
     {
         emit_din_open(e, pl);
         emit(e, "/* dL/din[b,y,x,ci] = Σ_{ky,kx,co} dout[b, y·SH−PH+ky·DH, x·SW−PW+kx·DW, co] · w[ky,kx,ci,co]:");
         emit(e, "   an ordinary convolution of dout, gathered per input pixel */");
         emit(e, "const float *restrict weight = c->params + @WEIGHT;");
+        bool ci_lanes = deconv_weight_grad_by_taps(l);   /* then the weights fit the stack transposed too */
+        if (ci_lanes) {
+            emit(e, "/* the sum over co with ci in the vector lanes (a sum over co in the lanes, then across them,");
+            emit(e, "   left a deconv with 1 output channel scalar) */");
+            emit_deconv_transposed_weights(e);
+        }
         emit_batch_loop(e);
         emit_open(e, "for (int y = 0; y < @IH; y++) {");
         emit_open(e, "for (int x = 0; x < @IW; x++) {");
         emit(e, "float acc[@IC] = {0};");
         emit_taps_open(e, l, "oy", "y", "ox", "x", "@OH", "@OW");
         emit(e, "const float *restrict g = dout + (((size_t)b * @OH + oy) * @OW + ox) * @OC;");
-        emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
-        emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
-        emit(e, "float s = 0.0f;");
-        emit(e, "#pragma omp simd reduction(+:s)");
-        emit(e, "for (int co = 0; co < @OC; co++) s += g[co] * wk[ci * @OC + co];");
-        emit(e, "acc[ci] += s;");
-        emit_close(e, "ci");
+        if (ci_lanes) {
+            emit(e, "const float *restrict wk = wt + (size_t)(%s) * @OC * @IC;", tap(l));
+            emit_open(e, "for (int co = 0; co < @OC; co++) {");
+            emit(e, "const float gv = g[co];");
+            emit(e, "#pragma omp simd");
+            emit(e, "for (int ci = 0; ci < @IC; ci++) acc[ci] += gv * wk[co * @IC + ci];");
+            emit_close(e, "co");
+        } else {
+            emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
+            emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+            emit(e, "float s = 0.0f;");
+            emit(e, "#pragma omp simd reduction(+:s)");
+            emit(e, "for (int co = 0; co < @OC; co++) s += g[co] * wk[ci * @OC + co];");
+            emit(e, "acc[ci] += s;");
+            emit_close(e, "ci");
+        }
         emit_taps_close(e);
         emit(e, "float *restrict pd = din + (((size_t)b * @IH + y) * @IW + x) * @IC;");
         emit(e, "for (int ci = 0; ci < @IC; ci++) pd[ci] = acc[ci];");
