@@ -1665,7 +1665,12 @@ static void emit_din_reduce(Emitter *e, const PlanLayer *pl)
 {
     const char *n = pl->l->name;
     emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, summed over output channels in lanes */");
-    if (weights_padded(e, pl))
+    if (weights_padded(e, pl) && forward_by_pixels(e, pl)) {
+        /* the pixel forward reads the weights as they are, so no padded copy is there yet (a conv
+           with 2 outputs after a pool had read that scratch unwritten: dL/din 0) */
+        emit_padded_weights(e, pl->l);
+        emit(e, "(void)bias;");
+    } else if (weights_padded(e, pl))
         emit(e, "const float *restrict weight = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WPAD;   /* forward's copy */");
     else
         emit(e, "const float *restrict weight = c->params + @WEIGHT;");
