@@ -77,6 +77,16 @@ void emit_bias_grad_shared(Emitter *e, const Layer *l)
 
 /* ---- conv ---------------------------------------------------------------- */
 
+/* A deconv's dL/dweight: `for y`, `for x` over image b's input pixels and
+ * their output pixel (py, px) at tap (ky, kx), those outside skipped. */
+static void emit_deconv_pairs_open(Emitter *e, const Layer *l)
+{
+    emit_open(e, "for (int y = 0; y < @IH; y++) {");
+    emit_paired_row(e, "py", "y", "ky", "H", "@OH", l->a.ph);
+    emit_open(e, "for (int x = 0; x < @IW; x++) {");
+    emit_paired_row(e, "px", "x", "kx", "W", "@OW", l->a.pw);
+}
+
 /* A deconv's dL/dweight[ky,kx,ci,co] = Σ_{b,y,x} in[b,y,x,ci] · dout[b,oy,ox,co]:
  * one thread per (ky,kx,ci) row, the sum over co in the vector lanes.  For
  * any size; emit_deconv_weight_grad_taps below where its sums fit. */
@@ -90,10 +100,7 @@ static void emit_deconv_weight_grad_rows(Emitter *e, const Layer *l)
     emit(e, "float acc[@OC] = {0};");
     emit_open(e, "for (int b = 0; b < c->batch; b++) {");
     emit(e, "float part[@OC] = {0};   /* per image: two shorter float sums round less than one */");
-    emit_open(e, "for (int y = 0; y < @IH; y++) {");
-    emit_paired_row(e, "py", "y", "ky", "H", "@OH", l->a.ph);
-    emit_open(e, "for (int x = 0; x < @IW; x++) {");
-    emit_paired_row(e, "px", "x", "kx", "W", "@OW", l->a.pw);
+    emit_deconv_pairs_open(e, l);
     emit(e, "const float v = in[(((size_t)b * @IH + y) * @IW + x) * @IC + ci];");
     emit(e, "const float *restrict g = dout + (((size_t)b * @OH + py) * @OW + px) * @OC;");
     emit(e, "#pragma omp simd");
@@ -134,10 +141,7 @@ static void emit_deconv_weight_grad_taps(Emitter *e, const Layer *l)
     emit(e, "float acc[@IC * @OC] = {0};");
     emit_open(e, "for (int b = 0; b < c->batch; b++) {");
     emit(e, "float part[@IC * @OC] = {0};   /* per image: two shorter float sums round less than one */");
-    emit_open(e, "for (int y = 0; y < @IH; y++) {");
-    emit_paired_row(e, "py", "y", "ky", "H", "@OH", l->a.ph);
-    emit_open(e, "for (int x = 0; x < @IW; x++) {");
-    emit_paired_row(e, "px", "x", "kx", "W", "@OW", l->a.pw);
+    emit_deconv_pairs_open(e, l);
     emit(e, "const float *restrict v = in + (((size_t)b * @IH + y) * @IW + x) * @IC;");
     emit(e, "const float *restrict g = dout + (((size_t)b * @OH + py) * @OW + px) * @OC;");
     if (co_lanes) {
