@@ -212,8 +212,8 @@ void emit_batchnorm_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
     emit(e, "for (int ch = 0; ch < C; ch++) dgamma[ch] = (float)sgx[ch], dbeta[ch] = (float)sg[ch];");
     {
         emit_din_open(e, pl);
-        emit(e, "/* in training, μ and σ depend on every input, hence the two correction terms; in double, as");
-        emit(e, "   dy and the sums nearly cancel where dy is near its mean (in float, fashion's dγ moved by 1e-4) */");
+        emit(e, "/* in training, μ and σ depend on every input, hence the two correction terms; in double, where");
+        emit(e, "   dy and the sums nearly cancel (dy near its mean), as before the division left the loop */");
         emit(e, "double f[C];   /* γ/(σN), once a channel rather than a division an element */");
         emit(e, "for (int ch = 0; ch < C; ch++) f[ch] = (double)gamma[ch] * invstd[ch] / (double)n;");
         emit_batch_loop(e);
