@@ -202,8 +202,15 @@ void emit_conv_din_generic(Emitter *e, const PlanLayer *pl)
 
 /* ---- deconv ----------------------------------------------------------------- */
 
-/* wt: the weights as [tap][co][ci] on the thread's stack (dL/din's, where
- * deconv_weight_grad_by_taps says IC·OC fits). */
+/* dL/din sums over co with ci in the vector lanes from wt, the weights as
+ * [tap][co][ci] on the calling thread's stack, where they fit the bound every
+ * generated stack buffer keeps (a sum over co in the lanes, then across
+ * them, left a deconv with 1 output channel scalar). */
+static bool deconv_din_transposes(const Layer *l)
+{
+    return 4L * l->a.kh * l->a.kw * l->in.c * l->a.n <= PLAN_STACK_BUFFER_MAX_BYTES;
+}
+
 static void emit_deconv_transposed_weights(Emitter *e)
 {
     emit(e, "float wt[@KH * @KW * @OC * @IC];   /* the weights as [tap][co][ci] */");
@@ -257,7 +264,7 @@ void emit_deconv_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit(e, "/* dL/din[b,y,x,ci] = Σ_{ky,kx,co} dout[b, y·SH−PH+ky·DH, x·SW−PW+kx·DW, co] · w[ky,kx,ci,co]:");
         emit(e, "   an ordinary convolution of dout, gathered per input pixel */");
         emit(e, "const float *restrict weight = c->params + @WEIGHT;");
-        bool ci_lanes = deconv_weight_grad_by_taps(l);   /* then the weights fit the stack transposed too */
+        bool ci_lanes = deconv_din_transposes(l);
         if (ci_lanes) {
             emit(e, "/* the sum over co with ci in the vector lanes (a sum over co in the lanes, then across them,");
             emit(e, "   left a deconv with 1 output channel scalar) */");
