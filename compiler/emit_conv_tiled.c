@@ -429,6 +429,14 @@ static bool forward_by_pixels(const Emitter *e, const PlanLayer *pl)
            (l->in.c == 1 || plane_bytes <= PLAN_STACK_BUFFER_MAX_BYTES);
 }
 
+/* Whether the forward writes the weights padded to @OCP channels to @WPAD:
+ * its channel-vector tiles read them so, the pixel forward as they are.
+ * din_reduce reads that copy where it exists and pads its own otherwise. */
+static bool forward_pads_weights(const Emitter *e, const PlanLayer *pl)
+{
+    return weights_padded(e, pl) && !forward_by_pixels(e, pl);
+}
+
 /* A tile of the pixel path: `rows` rows of pixel vectors × `group` output
  * channels, a vector of inputs per row and one broadcast in the registers, at
  * most 4 rows.  Three registers are kept spare: with AVX2's 16, lenet5's conv1
@@ -934,7 +942,7 @@ static void emit_conv_forward_tiled(Emitter *e, const PlanLayer *pl)
     emit(e, "/* out[b,y,x,co] = bias[co] + Σ_{ky,kx,ci} in[b, y·SH−PH+ky·DH, x·SW−PW+kx·DW, ci] · w[%s, ci, co] */",
          l->a.flip ? "KH−1−ky, KW−1−kx" : "ky, kx");
     emit_forward_open(e, pl, true);
-    if (weights_padded(e, pl) && !pixels) {
+    if (forward_pads_weights(e, pl)) {
         emit_padded_weights(e, l);
     } else {
         emit(e, "const float *restrict weight = c->params + @WEIGHT;   /* [@KH][@KW][@IC][@OC] */");
@@ -1672,15 +1680,15 @@ static void emit_din_reduce(Emitter *e, const PlanLayer *pl)
 {
     const char *n = pl->l->name;
     emit(e, "/* dL/din: the full convolution of dL/dZ with the rotated kernel, summed over output channels in lanes */");
-    if (weights_padded(e, pl) && forward_by_pixels(e, pl)) {
-        /* the pixel forward reads the weights as they are, so no padded copy is there yet (a conv
-           with 2 outputs after a pool had read that scratch unwritten: dL/din 0) */
+    if (forward_pads_weights(e, pl)) {
+        emit(e, "const float *restrict weight = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WPAD;   /* forward's copy */");
+    } else if (weights_padded(e, pl)) {
+        /* no copy yet: reading it unwritten had given a conv with 2 outputs after a pool dL/din 0 */
         emit_padded_weights(e, pl->l);
         emit(e, "(void)bias;");
-    } else if (weights_padded(e, pl))
-        emit(e, "const float *restrict weight = c->acts + (size_t)c->batch * ACT_PER_IMAGE + @WPAD;   /* forward's copy */");
-    else
+    } else {
         emit(e, "const float *restrict weight = c->params + @WEIGHT;");
+    }
     emit_batch_loop(e);
     emit(e, "float g[@OH * @OW * @OCP] __attribute__((aligned(64)));   /* this thread's, on its stack */");
     emit(e, "for (int q = 0; q < @OH * @OW; q++)");
