@@ -28,27 +28,20 @@ static void emit_bn_pointers(Emitter *e)
     emit(e, "const float *restrict gamma = c->params + @WEIGHT, *restrict beta = c->params + @BIAS;");
 }
 
-/* The pixel loop of image b: q the pixel, at its first float; with the pool
- * after fused, o its window's first float in the pool's output and argmax. */
-static void emit_bn_pixels_open(Emitter *e, const PlanLayer *pl, bool window)
+/* The pixel loop of image b: q the pixel, at its first float.  Backward,
+ * with the pool after fused, also routed[ch], dL/d(our output) at the pixel:
+ * the pool's backward and the relu's, the dL/dout of its window (at o in the
+ * pool's arrays) where the window's argmax is this pixel (never where the
+ * maximum was not > 0), else 0.  A loop of its own: gcc 12 left a loop scalar
+ * that selects by an int32 compare and sums in double (fashion's bn1 backward
+ * 1.2 → 7.5 ms). */
+static void emit_bn_pixels_open(Emitter *e, const PlanLayer *pl, bool backward)
 {
     emit_open(e, "for (int q = 0; q < @OH * @OW; q++) {");
     emit(e, "const size_t at = ((size_t)b * @OH * @OW + q) * C;");
-    if (window && pl->pool_after) {
-        const char *pp = pl->pool_after->prefix;
-        emit(e, "const size_t o = (((size_t)b * %sOH + q / @OW / 2) * %sOW + q %% @OW / 2) * C;   /* its window */", pp,
-             pp);
-    }
-}
-
-/* With the pool after fused, routed[ch]: dL/d(our output) at the pixel,
- * the pool's backward and the relu's: the window's dL/dout where its argmax
- * is this pixel (never where the maximum was not > 0), else 0.  A loop of
- * its own: gcc 12 left a loop scalar that selects by an int32 compare and
- * sums in double (fashion's bn1 backward 1.2 → 7.5 ms). */
-static void emit_bn_routed(Emitter *e, const PlanLayer *pl)
-{
-    if (!pl->pool_after) return;
+    if (!backward || !pl->pool_after) return;
+    const char *pp = pl->pool_after->prefix;
+    emit(e, "const size_t o = (((size_t)b * %sOH + q / @OW / 2) * %sOW + q %% @OW / 2) * C;   /* its window */", pp, pp);
     emit(e, "float routed[C];");
     emit(e, "#pragma omp simd");
     emit(e, "for (int ch = 0; ch < C; ch++) routed[ch] = argmax[o + ch] == q ? dout[o + ch] : 0.0f;");
@@ -64,7 +57,7 @@ static const char *bn_dy(const PlanLayer *pl)
  * images), `body` per element (ch, the channel; at, q as emit_bn_pixels_open)
  * summed into the image's own i0[ch] and i1[ch], those into the chunk's
  * part[g][·][ch]; then added up in chunk order into n0 and n1 (double[C]). */
-static void emit_chunk_sums(Emitter *e, const PlanLayer *pl, bool window, const char *decl, const char *body,
+static void emit_chunk_sums(Emitter *e, const PlanLayer *pl, bool backward, const char *decl, const char *body,
                             const char *n0, const char *n1)
 {
     emit(e, "double part[CNN_GRAD_CHUNKS][2][C];");
@@ -73,8 +66,7 @@ static void emit_chunk_sums(Emitter *e, const PlanLayer *pl, bool window, const 
     emit(e, "double s0[C] = {0}, s1[C] = {0};   /* the chunk's */");
     emit_open(e, "for (int b = cnn_chunk_first(c->batch, g); b < cnn_chunk_first(c->batch, g + 1); b++) {");
     emit(e, "double i0[C] = {0}, i1[C] = {0};   /* the image's: two shorter sums round less than one */");
-    emit_bn_pixels_open(e, pl, window);
-    if (window) emit_bn_routed(e, pl);
+    emit_bn_pixels_open(e, pl, backward);
     emit(e, "#pragma omp simd");
     emit_open(e, "for (int ch = 0; ch < C; ch++) {");
     emit(e, "%s", decl);
@@ -218,7 +210,6 @@ void emit_batchnorm_backward(Emitter *e, const Plan *p, const PlanLayer *pl)
         emit(e, "for (int ch = 0; ch < C; ch++) f[ch] = (double)gamma[ch] * invstd[ch] / (double)n;");
         emit_batch_loop(e);
         emit_bn_pixels_open(e, pl, true);
-        emit_bn_routed(e, pl);
         emit(e, "#pragma omp simd");
         emit_open(e, "for (int ch = 0; ch < C; ch++) {");
         emit(e, "%s", decl);

@@ -1576,16 +1576,18 @@ static void emit_input_grad_tile(Emitter *e, const PlanLayer *pl, bool phases)
     emit_close(e, "ky");
     emit_open(e, "for (int t = 0; t < tx; t++) {");
     emit_open(e, "for (int v = 0; v < @NIV; v++) {");
-    const char *at = phases ? "pd + (size_t)t * @SW * @IC + v * @IVL" : "pd + (size_t)t * @IC + v * @IVL";
+    const char *off = phases ? "(size_t)t * @SW * @IC + v * @IVL" : "(size_t)t * @IC + v * @IVL";   /* pixel t's */
+    char at[96];
+    snprintf(at, sizeof at, "pd + %s", off);
     if (mask) {
         /* here, not by a pass over the row after its tiles: that pass's loads waited for the
            tiles' strided stores (all-conv's conv2: a quarter of its dL/din) */
         emit(e, "%s m;", vt);
         if (partial) {
-            emit(e, "if (v == @NIV - 1) cnn_load_lanes(&m, mk + (size_t)t * @SW * @IC + v * @IVL, @IVL, @ILAST);");
-            emit(e, "else m = *(const %s *)(mk + (size_t)t * @SW * @IC + v * @IVL);", vt);
+            emit(e, "if (v == @NIV - 1) cnn_load_lanes(&m, mk + %s, @IVL, @ILAST);", off);
+            emit(e, "else m = *(const %s *)(mk + %s);", vt, off);
         } else {
-            emit(e, "m = *(const %s *)(mk + (size_t)t * @SW * @IC + v * @IVL);", vt);
+            emit(e, "m = *(const %s *)(mk + %s);", vt, off);
         }
         emit(e, "acc[t][v] = (%s)((%s_ivi)acc[t][v] & (m > 0.0f));", vt, n);
     }
