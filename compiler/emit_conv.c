@@ -77,6 +77,37 @@ void emit_bias_grad_shared(Emitter *e, const Layer *l)
 
 /* ---- conv ---------------------------------------------------------------- */
 
+/* dL/din[b,iy,ix,ci] by scatter, for any channel count (emit_conv_tiled.c has
+ * the vector version). */
+void emit_conv_din_generic(Emitter *e, const PlanLayer *pl)
+{
+    const Layer *l = pl->l;
+    emit(e, "/* dL/din[b,iy,ix,ci] = Σ over the outputs that read it of dout[b,y,x,co] · w[tap,ci,co]:");
+    emit(e, "   the full convolution of dL/dZ with the rotated kernel, as a scatter per image */");
+    emit(e, "const float *restrict weight = c->params + @WEIGHT;");
+    emit_batch_loop(e);
+    emit(e, "float *restrict dimg = din + (size_t)b * @IH * @IW * @IC;");
+    emit(e, "memset(dimg, 0, sizeof(float) * @IH * @IW * @IC);");
+    emit_open(e, "for (int y = 0; y < @OH; y++) {");
+    emit_open(e, "for (int x = 0; x < @OW; x++) {");
+    emit(e, "const float *restrict g = dout + (((size_t)b * @OH + y) * @OW + x) * @OC;");
+    emit_taps_open(e, l, "iy", "y", "ix", "x", "@IH", "@IW");
+    emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
+    emit(e, "float *restrict pd = dimg + ((size_t)iy * @IW + ix) * @IC;");
+    emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
+    emit(e, "float s = 0.0f;");
+    emit(e, "#pragma omp simd reduction(+:s)");
+    emit(e, "for (int co = 0; co < @OC; co++) s += g[co] * wk[ci * @OC + co];");
+    emit(e, "pd[ci] += s;");
+    emit_close(e, "ci");
+    emit_taps_close(e);
+    emit_close(e, "x");
+    emit_close(e, "y");
+    emit_close(e, "b");
+}
+
+/* ---- deconv ----------------------------------------------------------------- */
+
 /* A deconv's dL/dweight: `for y`, `for x` over image b's input pixels and
  * their output pixel (py, px) at tap (ky, kx), those outside skipped. */
 static void emit_deconv_pairs_open(Emitter *e, const Layer *l)
@@ -170,37 +201,6 @@ static void emit_deconv_weight_grad_taps(Emitter *e, const Layer *l)
         emit(e, "    for (int co = 0; co < @OC; co++) rows[ci * @OC + co] = acc[co * @IC + ci];");
     emit_close(e, "k");
 }
-
-/* dL/din[b,iy,ix,ci] by scatter, for any channel count (emit_conv_tiled.c has
- * the vector version). */
-void emit_conv_din_generic(Emitter *e, const PlanLayer *pl)
-{
-    const Layer *l = pl->l;
-    emit(e, "/* dL/din[b,iy,ix,ci] = Σ over the outputs that read it of dout[b,y,x,co] · w[tap,ci,co]:");
-    emit(e, "   the full convolution of dL/dZ with the rotated kernel, as a scatter per image */");
-    emit(e, "const float *restrict weight = c->params + @WEIGHT;");
-    emit_batch_loop(e);
-    emit(e, "float *restrict dimg = din + (size_t)b * @IH * @IW * @IC;");
-    emit(e, "memset(dimg, 0, sizeof(float) * @IH * @IW * @IC);");
-    emit_open(e, "for (int y = 0; y < @OH; y++) {");
-    emit_open(e, "for (int x = 0; x < @OW; x++) {");
-    emit(e, "const float *restrict g = dout + (((size_t)b * @OH + y) * @OW + x) * @OC;");
-    emit_taps_open(e, l, "iy", "y", "ix", "x", "@IH", "@IW");
-    emit(e, "const float *restrict wk = weight + (size_t)(%s) * @IC * @OC;", tap(l));
-    emit(e, "float *restrict pd = dimg + ((size_t)iy * @IW + ix) * @IC;");
-    emit_open(e, "for (int ci = 0; ci < @IC; ci++) {");
-    emit(e, "float s = 0.0f;");
-    emit(e, "#pragma omp simd reduction(+:s)");
-    emit(e, "for (int co = 0; co < @OC; co++) s += g[co] * wk[ci * @OC + co];");
-    emit(e, "pd[ci] += s;");
-    emit_close(e, "ci");
-    emit_taps_close(e);
-    emit_close(e, "x");
-    emit_close(e, "y");
-    emit_close(e, "b");
-}
-
-/* ---- deconv ----------------------------------------------------------------- */
 
 /* dL/din sums over co with ci in the vector lanes from wt, the weights as
  * [tap][co][ci] on the calling thread's stack, where they fit the bound every
