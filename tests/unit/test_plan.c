@@ -225,7 +225,7 @@ END_TEST
 
 /* A batchnorm's relu works in place over its output and is applied by it;
  * a 2×2 max pool after it is applied by the batchnorm too when its windows
- * tile the output (28×28 → 14×14), not over 7×7 (pool2's 3×3 would leave a
+ * tile the output (28×28 → 14×14), not over 7×7 (pool3's 3×3 would leave a
  * row and a column out). */
 START_TEST(batchnorm_applies_relu_and_pool)
 {
