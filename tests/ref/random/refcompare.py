@@ -131,15 +131,48 @@ def input_grad(model, weights, batch, double=True):
     return g if double else g.astype(np.float32)
 
 
-def conditioning(model, weights, batch, steps=3):
-    """(worst ratio, array) of float32 PyTorch against float64 PyTorch, and the two traces."""
+def ulp_nudged(arrays, rng):
+    """A copy of ARRAYS (name -> array) whose float values are each moved by
+    -1, 0 or +1 float32 ulp at random; other arrays (class labels) as they are."""
+    out = {}
+    for k, v in arrays.items():
+        a = np.asarray(v)
+        if a.dtype.kind != "f":
+            out[k] = v
+            continue
+        a32 = a.astype(np.float32)
+        step = rng.integers(-1, 2, a32.shape)
+        up, down = np.nextafter(a32, np.float32(np.inf)), np.nextafter(a32, np.float32(-np.inf))
+        out[k] = np.where(step > 0, up, np.where(step < 0, down, a32)).astype(a.dtype)
+    return out
+
+
+def conditioning(model, weights, batch, steps=3, samples=1):
+    """(worst ratio, array) of float32 PyTorch against float64 PyTorch, and the two traces.
+
+    With SAMPLES > 1, also samples - 1 float32 traces from the weights and the batch
+    nudged by an ulp at random (ulp_nudged), all judged against the one float64 trace
+    of the given arrays, and the worst of them counts.  One float32 trace is one draw
+    of rounding: another float32 program (cnnc's sums run in another order) is another
+    draw, and where rounding is amplified -- seed 9000's #94, a batchnorm over 5 values
+    of a channel whose spread is a tenth of the fc's output scale -- PyTorch's own draw
+    came out at 0.18 of the tolerance, cnnc's at 1.31, and nudged ones at 0.30-0.78:
+    errors that size belong to the model, not to either program."""
     import cnnmodel
     import reference
     opt = cnnmodel.optimizer_settings(model, None)
     ref64, _ = reference.trace(model, weights, batch, steps, opt, double=True)
-    ref32, _ = reference.trace(model, weights, batch, steps, opt, double=False)
     ref64["grad.input"] = input_grad(model, weights, batch, True)
-    ref32["grad.input"] = input_grad(model, weights, batch, False)
-    res = compare(ref64, ref32, weights)
-    name = max(res, key=res.get) if res else ""
-    return (res.get(name, 0.0), name), ref64, ref32
+    worst, ref32 = (-1.0, ""), None
+    for sample in range(samples):
+        rng = np.random.default_rng(sample)
+        w, b = (weights, batch) if sample == 0 else (ulp_nudged(weights, rng), ulp_nudged(batch, rng))
+        got, _ = reference.trace(model, w, b, steps, opt, double=False)
+        got["grad.input"] = input_grad(model, w, b, False)
+        res = compare(ref64, got, weights)
+        name = max(res, key=res.get) if res else ""
+        if ref32 is None:
+            ref32 = got
+        if res.get(name, 0.0) > worst[0]:
+            worst = (res.get(name, 0.0), name)
+    return worst, ref64, ref32
