@@ -16,9 +16,10 @@ is a disagreement between the two readings of the language and is reported as
 such.  Last, a candidate must pass the conditioning screen (screen(): no
 gradient that is zero but for rounding, and float32 PyTorch within --screen of
 test_ref's tolerance against float64, on the weights and batch of B examples
-that reference.py suite will use and on two copies of them nudged by a float32
-ulp at random: other draws of the rounding another float32 program makes), else float32 arithmetic itself could not
-match the float64 reference (see refcompare.py and README.md).
+that reference.py suite will use, and on two copies of them nudged by a float32
+ulp at random: other draws of the rounding another float32 program makes), else
+float32 arithmetic itself could not match the float64 reference (see
+refcompare.py and README.md).
 
 Coverage (each decided at random per model):
   conv      kernel 1..5 (rectangular too), stride 1..3 (S or SxS), pad 0..k-1
